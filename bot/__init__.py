@@ -1,0 +1,1 @@
+"""Answering and the interfaces over it: the answer service, the CLI and the Discord bot."""

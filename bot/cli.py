@@ -1,0 +1,369 @@
+"""The `newsbot` command line: a thin skin over :class:`bot.service.Newsbot`.
+
+Every user mistake ends in one line on stderr and a non-zero exit, never a
+traceback (``NEWSBOT_DEBUG=1`` shows tracebacks for bug reports).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from bot.service import Newsbot
+    from bot.types import Answer
+    from index.search import Filters
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Ask questions about news articles; answers cite their sources."
+)
+index_app = typer.Typer(no_args_is_help=True, help="Build and manage the article index.")
+app.add_typer(index_app, name="index")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from pydantic import ValidationError
+
+    from bot.evaluate import EvalFileError
+    from bot.service import QuestionError
+    from index.embed import ModelNotFoundError
+    from index.load import ArticleError
+    from index.store import StoreError
+
+    return (
+        UserError,
+        QuestionError,
+        StoreError,
+        ArticleError,
+        EvalFileError,
+        ModelNotFoundError,
+        ValidationError,
+        OSError,
+        ValueError,
+    )
+
+
+def friendly(func: F) -> F:
+    """Turn expected failures into `error: ...` on one line and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("NEWSBOT_DEBUG"):
+                raise
+            known = isinstance(exc, _user_errors())
+            message = _one_line(exc)
+            if not known:
+                message = f"unexpected {type(exc).__name__}: {message} (run with NEWSBOT_DEBUG=1 for details)"
+            err.print(f"[red]error:[/red] {escape(message)}")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"bad setting {where.upper() or ''}: {first.get('msg')}"
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _bot(auto_build: bool = True) -> Newsbot:
+    """The one answering service, loaded once per command (tests replace this seam with a fake-embedder bot)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bot.service import Newsbot
+
+    return Newsbot(notify=lambda msg: err.print(msg), auto_build=auto_build)
+
+
+def _filters(source: str | None, since: str | None, until: str | None) -> Filters | None:
+    from index.search import Filters
+
+    if not (source or since or until):
+        return None
+    return Filters(source=source, since=since, until=until)
+
+
+SourceOpt = Annotated[str | None, typer.Option("--source", help="Only articles from this publisher.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Only articles published on or after this date (YYYY-MM-DD).")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Only articles published on or before this date (YYYY-MM-DD).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+# -- ask / search --------------------------------------------------------------------
+def print_answer(answer: Answer) -> None:
+    """A person-readable answer with its numbered sources under it."""
+    style = "yellow" if answer.refused else "bold"
+    out.print(f"[{style}]{escape(answer.answer)}[/{style}]")
+    if answer.citations:
+        out.print("\n[dim]Sources[/dim]")
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, c.published) if x)
+        link = f" {c.url}" if c.url else ""
+        out.print(f"[{c.n}] [cyan]{escape(c.title)}[/cyan] ({escape(meta)}){escape(link)}")
+        out.print(f"    “{escape(c.quote)}”", style="dim")
+
+
+def _questions(file: str) -> Iterable[str]:
+    stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115 - closed below
+    try:
+        for line in stream:
+            if line.strip():
+                yield line.rstrip("\n")
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+@app.command()
+@friendly
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question, in quotes.")] = None,
+    as_json: JsonOpt = False,
+    file: Annotated[str | None, typer.Option("--file", "-f", help="Read one question a line from PATH ('-' for stdin).")] = None,
+    source: SourceOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+) -> None:
+    """Answer a question from the articles, with numbered sources."""
+    from bot.service import QuestionError
+
+    if file is None and question is None:
+        raise UserError('give a question ("newsbot ask \\"...\\"") or --file PATH')
+    if file is not None and question is not None:
+        raise UserError("give either a question or --file, not both")
+    if file is not None and file != "-" and not Path(file).is_file():
+        raise UserError(f"no such file: {file}")
+    filters = _filters(source, since, until)
+    if question is not None:
+        from bot.service import check_question
+        from bot.settings import Settings
+
+        check_question(question, Settings().max_question_chars)  # fail fast, before the model loads
+        bot = _bot()
+        answer = bot.answer(question, filters=filters)
+        if as_json:
+            print(json.dumps(answer.as_dict(), ensure_ascii=False))
+        else:
+            print_answer(answer)
+        return
+    bot = _bot()
+    failed = 0
+    for line in _questions(file or "-"):
+        try:
+            answer = bot.answer(line, filters=filters)
+        except QuestionError as exc:
+            failed += 1
+            if as_json:
+                print(json.dumps({"question": line[:200], "error": str(exc)}, ensure_ascii=False), flush=True)
+            else:
+                err.print(f"[red]error:[/red] {escape(str(exc))}")
+            continue
+        if as_json:
+            print(json.dumps(answer.as_dict(), ensure_ascii=False), flush=True)
+        else:
+            out.print(f"[dim]Q: {escape(line)}[/dim]")
+            print_answer(answer)
+            out.print()
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def search(
+    question: Annotated[str, typer.Argument(help="What to search for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many chunks to return.")] = 8,
+    as_json: JsonOpt = False,
+    source: SourceOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+) -> None:
+    """Show the ranked chunks retrieval finds for a question."""
+    bot = _bot()
+    hits = bot.search(question, k=k, filters=_filters(source, since, until))
+    rows = [
+        {
+            "doc_id": h.doc_id,
+            "chunk_id": h.chunk_id,
+            "title": h.title,
+            "source": h.meta.get("source", ""),
+            "published": h.meta.get("published", ""),
+            "text": h.text.replace("\n", " "),
+            "score": round(h.score, 6),
+            "dense": round(h.dense, 4),
+            "bm25": round(h.bm25, 4),
+        }
+        for h in hits
+    ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    for n, r in enumerate(rows, start=1):
+        out.print(
+            f"[bold]{n}.[/bold] [cyan]{escape(r['title'])}[/cyan] [dim]score {r['score']:.4f} dense {r['dense']:.3f} bm25 {r['bm25']:.2f}[/dim]"
+        )
+        out.print(f"   {escape(r['text'][:400])}")
+
+
+# -- index -----------------------------------------------------------------------------
+@index_app.command("build")
+@friendly
+def index_build(
+    as_json: JsonOpt = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop every stored chunk and embed the corpus again.")] = False,
+) -> None:
+    """Bring the index in line with the corpus folder (adds, updates, deletes)."""
+    bot = _bot(auto_build=False)
+    if rebuild:
+        bot.store.delete(list(bot.store.all_metadata()))
+    report = bot.sync()
+    if as_json:
+        data = report.as_dict()
+        data.pop("skipped")
+        print(json.dumps(data))
+    else:
+        out.print(
+            f"added {report.added}, updated {report.updated}, deleted {report.deleted}, "
+            f"unchanged {report.unchanged}; {report.chunks_embedded} chunks embedded"
+        )
+    for line in report.skipped:
+        err.print(f"[yellow]skipped[/yellow] {escape(line)}")
+
+
+@index_app.command("add")
+@friendly
+def index_add(
+    path: Annotated[Path, typer.Argument(help="An article file (.md, .txt, .html, .pdf).")], as_json: JsonOpt = False
+) -> None:
+    """Copy an article into the corpus and index it."""
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    bot = _bot()
+    article, n = bot.add(path)
+    if as_json:
+        print(json.dumps({"doc_id": article.doc_id, "title": article.title, "chunks": n}))
+    else:
+        out.print(f"added [cyan]{escape(article.title)}[/cyan] as {article.doc_id} ({n} chunks)")
+
+
+@index_app.command("list")
+@friendly
+def index_list(as_json: JsonOpt = False) -> None:
+    """List the articles in the index."""
+    docs = _bot().documents()
+    rows = [
+        {k: d.get(k, "") for k in ("doc_id", "title", "source", "published", "url", "chunks")}
+        for d in sorted(docs.values(), key=lambda d: (str(d.get("published")), str(d.get("doc_id"))))
+    ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    for r in rows:
+        out.print(
+            f"{r['doc_id']}  [cyan]{escape(str(r['title']))}[/cyan]  {escape(str(r['source']))} {r['published']}  ({r['chunks']} chunks)"
+        )
+
+
+@index_app.command("remove")
+@friendly
+def index_remove(doc_id: Annotated[str, typer.Argument(help="The article's id, as `index list` shows it.")]) -> None:
+    """Delete an article from the corpus and the index."""
+    bot = _bot()
+    try:
+        path = bot.remove(doc_id)
+    except KeyError:
+        raise UserError(f"no article with id {doc_id!r}; see `newsbot index list`") from None
+    out.print(f"removed {doc_id}" + (f" ({path.name})" if path else ""))
+
+
+@index_app.command("stats")
+@friendly
+def index_stats(as_json: JsonOpt = False) -> None:
+    """How many articles and chunks the index holds, and where."""
+    bot = _bot()
+    docs = bot.documents()
+    data = {
+        "articles": len(docs),
+        "chunks": bot.store.count(),
+        "store": bot.store.location,
+        "corpus_dir": str(bot.settings.corpus_dir),
+        "embed_model": bot.embedder.name,
+    }
+    if as_json:
+        print(json.dumps(data))
+    else:
+        for key, value in data.items():
+            out.print(f"{key:12} {value}")
+
+
+# -- eval --------------------------------------------------------------------------------
+@app.command("eval")
+@friendly
+def eval_(
+    file: Annotated[Path, typer.Argument(help="An eval file: one JSON row a line.")],
+    min_pass: Annotated[
+        float | None, typer.Option("--min-pass", min=0.0, max=1.0, help="Exit 1 if the pass fraction is below this.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passing rows too.")] = False,
+) -> None:
+    """Run an eval file; print one line per failure and `score P/N` last."""
+    from bot.evaluate import read_rows, run_eval
+
+    rows = read_rows(file)
+    bot = _bot()
+    passed = 0
+    latencies: list[float] = []
+    for result in run_eval(rows, bot.answer):
+        latencies.append(result.answer.timings_ms.get("total", 0.0))
+        passed += result.passed
+        if not result.passed or verbose:
+            mark = "PASS" if result.passed else "FAIL"
+            shown = result.answer.answer.replace("\n", " ")[:160]
+            out.print(
+                f"{mark} {result.row.id} [{result.answer.mode}] {escape(result.row.question)} -- {escape(result.why or 'ok')} -> {escape(shown)}"
+            )
+    latencies.sort()
+    out.print(f"[dim]median answer {latencies[len(latencies) // 2]:.1f} ms[/dim]")
+    print(f"score {passed}/{len(rows)}")
+    if min_pass is not None and passed / len(rows) < min_pass:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Split a cleaned article into sentence-aligned chunks that fit the embedding window.
+
+Each chunk's text holds one sentence per line, so the answerer can quote whole
+sentences without splitting again at query time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pysbd
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from index.load import Article
+
+# Bump when cleaning or chunking changes, so every article is re-chunked once.
+PIPELINE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of an article, the unit that is embedded and retrieved."""
+
+    id: str  # "doc_id:chunk_no:content-hash": deterministic, so re-indexing is idempotent
+    doc_id: str
+    chunk_no: int
+    text: str  # sentences, one per line
+    embed_text: str  # what the model sees: title as context, then the text
+
+    def metadata(self, article: Article, n_chunks: int, doc_hash: str) -> dict[str, str | int]:
+        return {
+            "doc_id": article.doc_id,
+            "chunk_no": self.chunk_no,
+            "n_chunks": n_chunks,
+            "doc_hash": doc_hash,
+            "title": article.title,
+            "source": article.source,
+            "published": article.published,
+            "published_ord": int(article.published.replace("-", "")) if article.published else 0,
+            "url": article.url,
+            "path": article.path.name,
+        }
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Sentences of one paragraph (handles 'U.S.', 'Nov. 6', 'D.C.' and quotes)."""
+    paragraph = re.sub(r"\s+", " ", paragraph).strip()
+    if not paragraph:
+        return []
+    return [s.strip() for s in _segmenter().segment(paragraph) if s.strip()]
+
+
+def sentence_lines(text: str) -> str:
+    """The article text re-laid one sentence per line, paragraphs separated by a blank line."""
+    paragraphs = [p for p in re.split(r"\n\s*\n|\n", text) if p.strip()]
+    return "\n\n".join("\n".join(split_sentences(p)) for p in paragraphs)
+
+
+def chunk_article(
+    article: Article,
+    count_tokens: Callable[[str], int],
+    max_tokens: int = 128,
+    overlap_tokens: int = 24,
+) -> list[Chunk]:
+    """Cut an article into chunks of whole sentences, each under ``max_tokens`` word pieces.
+
+    ``max_tokens`` covers the text only; the title prefix is added to
+    ``embed_text`` and the caller keeps the sum below the model's window.
+    """
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=max_tokens,
+        chunk_overlap=overlap_tokens,
+        length_function=count_tokens,
+        # Paragraphs first, then sentences; words only for a sentence too long on its own.
+        separators=["\n\n", "\n", " "],
+        keep_separator=False,
+        strip_whitespace=True,
+    )
+    pieces = [p.strip() for p in splitter.split_text(sentence_lines(article.text)) if p.strip()]
+    chunks = []
+    for n, piece in enumerate(pieces):
+        text = re.sub(r"\n\s*\n", "\n", piece)
+        digest = hashlib.sha256(f"{article.title}\n{text}".encode()).hexdigest()[:12]
+        chunks.append(
+            Chunk(
+                id=f"{article.doc_id}:{n}:{digest}",
+                doc_id=article.doc_id,
+                chunk_no=n,
+                text=text,
+                embed_text=f"{article.title}.\n{text}",
+            )
+        )
+    return chunks

