@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,3 +32,24 @@ class Settings(BaseSettings):
     llm_gguf_path: Path | None = None
 
     discord_token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN"))
+
+    # Discord (`newsbot serve`)
+    dev_guild_id: int | None = None  # sync slash commands to this one server at once; unset: globally (can take a while)
+    threads: bool = True  # /ask opens a thread on its answer for follow-ups
+    cooldown_seconds: float = Field(5.0, ge=0)  # per user, between two questions
+    allowed_channels: Annotated[list[int], NoDecode] = []  # channel ids (comma-separated); empty: every channel
+    answer_workers: int = Field(4, ge=1, le=64)  # threads answering questions off the event loop
+    message_content: bool = False  # request the privileged intent: answer plain messages in the bot's threads
+    fetch_max_bytes: int = Field(10_000_000, ge=1_000)  # /add: largest URL or attachment accepted
+    fetch_timeout: float = Field(20.0, gt=0)  # /add: seconds a URL may take to download
+
+    @field_validator("allowed_channels", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """`123,456` or `[123, 456]` from the environment; a list as is."""
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            return [int(part) for part in text.replace(" ", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
