@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot.extractive import ExtractiveAnswerer
+from bot import grounding
+from bot.extractive import Extract, ExtractiveAnswerer
+from bot.llm import LLMError, call, make_backend
+from bot.prompt import Source, answer_messages, condense_messages, is_no_answer, standalone_from_reply, strip_no_answer
 from bot.settings import Settings
 from bot.types import REFUSAL, Answer, Citation, Turn
 from index.embed import Embedder, SentenceTransformerEmbedder
@@ -53,8 +56,9 @@ class Newsbot:
         auto_build: bool = True,
     ) -> None:
         self.settings = settings or Settings()
+        # The store first: an unreachable server or a damaged data dir fails in a second, before the model loads.
+        self.store = store or ChunkStore(self.settings.data_dir, self.settings.chroma_url, self.settings.chroma_collection)
         self.embedder = embedder or SentenceTransformerEmbedder(self.settings.embed_model)
-        self.store = store or ChunkStore(self.settings.data_dir, self.settings.chroma_url)
         self.indexer = Indexer(
             self.store, self.embedder, self.settings.corpus_dir, self.settings.chunk_tokens, progress=rich_progress
         )
@@ -65,6 +69,7 @@ class Newsbot:
             self._notify(f"Indexed {report.added} articles ({report.chunks_embedded} chunks).")
         self.retriever = Retriever(self.store, self.embedder)
         self.extractive = ExtractiveAnswerer(self.retriever)
+        self.llm = make_backend(self.settings)  # None: extractive answers only (NEWSBOT_LLM=none)
 
     # -- questions ------------------------------------------------------------------
     def check_question(self, question: str) -> str:
@@ -81,26 +86,150 @@ class Newsbot:
         query = question if not recent else f"{recent[-1].question} {question}"
         return self.retriever.search(query, k or self.settings.top_k, filters, extra_terms=extra)
 
-    def answer(self, question: str, history: Sequence[Turn | str] = (), filters: Filters | None = None) -> Answer:
-        """Answer ``question`` with cited sentences; ``history`` holds the conversation's earlier turns, oldest first."""
+    def answer(
+        self,
+        question: str,
+        history: Sequence[Turn | str] = (),
+        filters: Filters | None = None,
+        *,
+        on_partial: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer ``question`` with cited sentences; ``history`` holds the conversation's earlier turns, oldest first.
+
+        With an LLM configured, the answer is generated from the retrieved chunks and shown only if it
+        passes the grounding check (else the extractive answer is, ``mode="extractive-fallback"``);
+        ``on_partial`` is then called with the checked text so far while the model streams. A question
+        that retrieval cannot support is refused before any model call.
+        """
         start = time.perf_counter()
         question = self.check_question(question)
         recent = as_turns(history)[-HISTORY_TURNS:]
-        hits = self.search(question, filters=filters, history=recent)
+        deadline = time.monotonic() + self.settings.llm_timeout  # every model call of this answer shares it
+        query, folded = question, recent
+        if self.llm is not None and recent:
+            query = self._condense(question, recent, deadline) or question
+            folded = [] if query != question else recent  # a standalone question replaces the term folding
+        hits = self.search(query, filters=filters, history=folded)
         retrieved = time.perf_counter()
-        extract = self.extractive.choose(question, hits, recent)
+        extract = self.extractive.choose(query, hits, folded)
         done = time.perf_counter()
-        timings = {
-            "retrieve": round((retrieved - start) * 1000, 1),
-            "answer": round((done - retrieved) * 1000, 1),
-            "total": round((done - start) * 1000, 1),
-        }
+
+        def timings() -> dict[str, float]:
+            end = time.perf_counter()
+            return {
+                "retrieve": round((retrieved - start) * 1000, 1),
+                "answer": round((end - retrieved) * 1000, 1),
+                "total": round((end - start) * 1000, 1),
+            }
+
         if extract.refused:
             log.info("refused %r: %s", question, extract.reason)
-            return Answer(question, REFUSAL, True, [], "extractive", timings, extract.reason)
+            return Answer(question, REFUSAL, True, [], "extractive", timings(), extract.reason)
         citations = [_citation(n, sentence, hit) for n, (sentence, hit) in enumerate(extract.sentences, start=1)]
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
-        return Answer(question, text, False, citations, "extractive", timings, extract.reason)
+        if self.llm is None:
+            done_timings = {
+                "retrieve": round((retrieved - start) * 1000, 1),
+                "answer": round((done - retrieved) * 1000, 1),
+                "total": round((done - start) * 1000, 1),
+            }
+            return Answer(question, text, False, citations, "extractive", done_timings, extract.reason)
+        fallback = Answer(question, text, False, citations, "extractive-fallback", {}, "")
+        result = self._generate(question, query, hits, extract, fallback, on_partial, deadline)
+        result.timings_ms = timings()
+        if query != question and result.mode == "llm":
+            result.note = f"asked as: {query}"
+        return result
+
+    # -- LLM answering --------------------------------------------------------------
+    def _condense(self, question: str, history: Sequence[Turn], deadline: float) -> str | None:
+        """The follow-up rewritten by the model into a standalone question, or None (then term folding is used)."""
+        assert self.llm is not None
+        budget = min(deadline - time.monotonic(), self.settings.llm_timeout / 2)  # leave time for the answer
+        try:
+            reply = call(self.llm, condense_messages(question, history), budget=budget)
+        except LLMError as exc:
+            log.warning("could not condense the follow-up (%s); folding in earlier terms instead", exc)
+            return None
+        standalone = standalone_from_reply(reply, self.settings.max_question_chars)
+        if standalone is None:
+            log.warning("unusable condensation %r; folding in earlier terms instead", reply[:200])
+        else:
+            log.info("follow-up %r asked as %r", question, standalone)
+        return standalone
+
+    def _llm_sources(self, hits: Sequence[Hit], extract: Extract) -> list[Hit]:
+        """The chunks the model sees: those the extractive answer quotes, then the best-ranked others."""
+        chosen: dict[str, Hit] = {}
+        for _, hit in extract.sentences:
+            chosen.setdefault(hit.chunk_id, hit)
+        for hit in hits:
+            if len(chosen) >= self.settings.llm_sources:
+                break
+            chosen.setdefault(hit.chunk_id, hit)
+        return list(chosen.values())[: max(self.settings.llm_sources, 1)]
+
+    def _generate(
+        self,
+        question: str,
+        query: str,
+        hits: Sequence[Hit],
+        extract: Extract,
+        fallback: Answer,
+        on_partial: Callable[[str], None] | None,
+        deadline: float,
+    ) -> Answer:
+        """The model's answer if it passes the grounding check, else ``fallback`` with the reason in its note."""
+        assert self.llm is not None
+        used = self._llm_sources(hits, extract)
+        sources = [
+            Source(
+                n,
+                str(h.meta.get("title", "")),
+                str(h.meta.get("source", "")),
+                str(h.meta.get("published", "")),
+                h.text,
+            )
+            for n, h in enumerate(used, start=1)
+        ]
+        texts = [f"{s.header()}\n{s.text}" for s in sources]
+        asked = question if query == question else f"{question}\n{query}"
+        shown = [""]
+
+        def partial(text: str) -> None:
+            # Only complete sentences that already pass the check are shown while the model writes.
+            prefix = grounding.grounded_prefix(text, texts, asked)
+            if len(prefix) <= len(shown[0]):
+                return
+            shown[0] = prefix
+            try:
+                on_partial(grounding.renumber(prefix, grounding.cited_numbers(prefix)))  # type: ignore[misc]
+            except Exception:
+                log.exception("on_partial failed; streaming continues")
+
+        try:
+            reply = call(
+                self.llm,
+                answer_messages(query, sources),
+                budget=deadline - time.monotonic(),
+                on_text=partial if on_partial is not None else None,
+            )
+        except LLMError as exc:
+            return _fall_back(fallback, f"LLM unavailable: {exc}")
+        reply = reply.strip()
+        if is_no_answer(reply):
+            reply = strip_no_answer(reply)
+            if not grounding.cited_numbers(reply):
+                return _fall_back(fallback, "the model found no answer in the sources; showing the closest passages")
+        verdict = grounding.check(reply, texts, asked)
+        if not verdict.ok:
+            return _fall_back(fallback, f"LLM answer rejected: {verdict.reason}")
+        text = grounding.renumber(reply, verdict.cited)
+        citations = [
+            _citation(new, _best_sentence(used[old - 1], reply, old), used[old - 1])
+            for new, old in enumerate(verdict.cited, start=1)
+        ]
+        return Answer(question, text, False, citations, "llm", {}, "")
 
     # -- library --------------------------------------------------------------------
     def sync(self) -> SyncReport:
@@ -128,6 +257,32 @@ class Newsbot:
 def as_turns(history: Sequence[Turn | str]) -> list[Turn]:
     """Earlier turns as :class:`Turn`; a bare string is an earlier question."""
     return [t if isinstance(t, Turn) else Turn(str(t)) for t in history]
+
+
+def _fall_back(fallback: Answer, reason: str) -> Answer:
+    """The extractive answer, shown because the model's was not (the reason logged and kept in the note)."""
+    log.warning("%s; showing the extractive answer for %r", reason, fallback.question)
+    fallback.note = reason
+    return fallback
+
+
+def _best_sentence(hit: Hit, reply: str, n: int) -> str:
+    """The chunk's sentence that best supports what the reply says with ``[n]`` (the chunk trimmed if none)."""
+    said = " ".join(c.text for c in grounding.claims(reply) if n in c.cites) or reply
+    wanted = set(terms(said))
+    best, best_score = "", 0.0
+    for line in hit.text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        have = set(terms(line))
+        score = len(wanted & have) / (1 + 0.02 * len(have))
+        if score > best_score:
+            best, best_score = line, score
+    if best:
+        return best
+    text = " ".join(hit.text.split())
+    return text if len(text) <= 300 else text[:297].rsplit(" ", 1)[0] + "..."
 
 
 def _citation(n: int, sentence: str, hit: Hit) -> Citation:

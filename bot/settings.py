@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = PROJECT_ROOT / "corpus"
     data_dir: Path = PROJECT_ROOT / ".newsbot"
     chroma_url: str | None = None
+    chroma_collection: str = Field("newsbot_chunks", min_length=3, max_length=63)  # several bots can share one server
     embed_model: Path | None = None  # a local sentence-transformers folder; default: bundled all-MiniLM-L6-v2
     chunk_tokens: int = Field(128, ge=32, le=240)
     top_k: int = Field(8, ge=1, le=50)
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
     llm_api_key: str = "not-needed"
     llm_timeout: float = Field(20.0, gt=0)
     llm_gguf_path: Path | None = None
+    llm_sources: int = Field(5, ge=1, le=20)  # retrieved chunks given to the model as numbered sources
 
     discord_token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN"))
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COLLECTION = "newsbot_chunks"
 _GET_PAGE = 5000  # rows per get(): keeps one request/response a sane size on big corpora
@@ -34,54 +35,139 @@ class StoredChunk:
     meta: dict[str, Any]
 
 
+SERVER_TIMEOUT_S = 6.0  # one request to a Chroma server: a hung server fails the CLI well inside 10 s
+CONNECT_TIMEOUT_S = 3.0
+
+
+def _server_url(chroma_url: str):
+    url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise StoreError(f"NEWSBOT_CHROMA_URL must look like http://host:8000, not {chroma_url!r}")
+    return url
+
+
+def _unreachable(chroma_url: str, exc: BaseException) -> StoreError:
+    reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+    return StoreError(
+        f"the Chroma server at {chroma_url} is unreachable ({reason}); start it with `chroma run --path DIR` "
+        "or unset NEWSBOT_CHROMA_URL to use the embedded store"
+    )
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A transport failure (refused, reset, timed out), as opposed to a bad request."""
+    import httpx
+
+    if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError)):
+        return True
+    return isinstance(exc, ValueError) and "could not connect" in str(exc).lower()
+
+
 def _client(data_dir: Path, chroma_url: str | None):
     import chromadb
     from chromadb.config import Settings
 
     settings = Settings(anonymized_telemetry=False)
     if chroma_url:
-        url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise StoreError(f"NEWSBOT_CHROMA_URL must look like http://host:8000, not {chroma_url!r}")
+        import httpx
+
+        url = _server_url(chroma_url)
         port = url.port or (443 if url.scheme == "https" else 8000)
+        base = f"{url.scheme}://{url.hostname}:{port}"
+        # chromadb's own client has no timeout at all: probe first so a hung server fails in seconds.
         try:
-            return chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=settings)
+            httpx.get(f"{base}/api/v2/heartbeat", timeout=httpx.Timeout(SERVER_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
+        except httpx.HTTPError as exc:
+            raise _unreachable(chroma_url, exc) from exc
+        try:
+            client = chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https", settings=settings)
         except Exception as exc:  # chromadb raises ValueError/ConnectionError variants
-            raise StoreError(f"cannot reach the Chroma server at {chroma_url}: {exc}. Is `chroma run` up?") from exc
+            raise _unreachable(chroma_url, exc) from exc
+        session = getattr(getattr(client, "_server", None), "_session", None)
+        if session is not None:
+            session.timeout = httpx.Timeout(SERVER_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+        return client
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
     except Exception as exc:
-        raise StoreError(
-            f"the Chroma data in {data_dir / 'chroma'} cannot be opened ({exc}). "
-            f"Move that folder aside and run `newsbot index build` to rebuild it."
-        ) from exc
+        raise _damaged(data_dir, exc) from exc
+
+
+def _damaged(data_dir: Path, exc: BaseException) -> StoreError:
+    reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return StoreError(
+        f"the Chroma data in {data_dir / 'chroma'} cannot be read ({reason}). "
+        f"Move that folder aside (or delete it) and run `newsbot index build` to rebuild it from the corpus."
+    )
 
 
 class ChunkStore:
-    """Thin wrapper over one Chroma collection of chunks with their metadata."""
+    """Thin wrapper over one Chroma collection of chunks with their metadata.
+
+    Every call goes through :meth:`_call`: with a server, a failed connection
+    becomes a one-line :class:`StoreError`, and the next call connects afresh,
+    so a process serves again by itself once the server is back.
+    """
 
     def __init__(self, data_dir: Path, chroma_url: str | None = None, collection: str = COLLECTION) -> None:
+        self.data_dir = data_dir
+        self.chroma_url = chroma_url
+        self.collection_name = collection
         self.location = chroma_url or str(data_dir / "chroma")
-        self._client = _client(data_dir, chroma_url)
+        self._client: Any = None
+        self._col: Any = None
+        self._connect()
+
+    def _connect(self) -> Any:
+        self._client = _client(self.data_dir, self.chroma_url)
         try:
             self._col = self._client.get_or_create_collection(
-                collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                self.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
             )
         except Exception as exc:
+            self._col = None
+            if self.chroma_url and _is_connection_error(exc):
+                raise _unreachable(self.chroma_url, exc) from exc
+            if not self.chroma_url:
+                raise _damaged(self.data_dir, exc) from exc
             raise StoreError(f"cannot open the Chroma collection at {self.location}: {exc}") from exc
+        return self._col
+
+    def _call(self, fn: Callable[[Any], T]) -> T:
+        col = self._col if self._col is not None else self._connect()
+        try:
+            return fn(col)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if self.chroma_url and _is_connection_error(exc):
+                self._col = None  # reconnect on the next call
+                raise _unreachable(self.chroma_url, exc) from exc
+            if self.chroma_url and type(exc).__name__ == "NotFoundError":
+                self._col = None  # the server was reset under us: the next call recreates the collection
+                raise StoreError(f"the collection {self.collection_name!r} vanished from {self.chroma_url}; try again") from exc
+            if not self.chroma_url and type(exc).__name__ == "InternalError":
+                raise _damaged(self.data_dir, exc) from exc
+            raise
 
     # -- reading ---------------------------------------------------------------
     def count(self) -> int:
-        return self._col.count()
+        return self._call(lambda c: c.count())
 
     def version(self) -> str:
         """Changes whenever a sync writes; readers use it to know their in-memory view is stale."""
-        meta = self._col.metadata or {}
-        return f"{meta.get('version', '0')}:{self._col.count()}"
+        meta = self._fresh_metadata()
+        return f"{meta.get('version', '0')}:{self._call(lambda c: c.count())}"
+
+    def _fresh_metadata(self) -> dict[str, Any]:
+        # A Collection object caches its metadata; another process's writes show only in a fresh read.
+        if self.chroma_url:
+            return self._call(lambda c: self._client.get_collection(self.collection_name).metadata) or {}
+        return self._call(lambda c: c.metadata) or {}
 
     def model_name(self) -> str | None:
-        return (self._col.metadata or {}).get("embed_model")
+        return self._fresh_metadata().get("embed_model")
 
     def all_metadata(self) -> dict[str, dict[str, Any]]:
         """chunk id -> metadata for every stored chunk (no texts, no vectors)."""
@@ -99,7 +185,7 @@ class ChunkStore:
     def _pages(self, include: list[str]):
         offset = 0
         while True:
-            got = self._col.get(include=include, limit=_GET_PAGE, offset=offset)
+            got = self._call(lambda c, offset=offset: c.get(include=include, limit=_GET_PAGE, offset=offset))
             ids = got["ids"]
             if not ids:
                 return
@@ -115,21 +201,24 @@ class ChunkStore:
         n = self.count()
         if n == 0:
             return []
-        got = self._col.query(query_embeddings=[vector.tolist()], n_results=min(k, n), where=where or None, include=["distances"])
+        got = self._call(
+            lambda c: c.query(query_embeddings=[vector.tolist()], n_results=min(k, n), where=where or None, include=["distances"])
+        )
         return [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0], strict=False)]
 
     # -- writing ---------------------------------------------------------------
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metas: Sequence[dict]) -> None:
-        self._col.upsert(ids=list(ids), embeddings=vectors.tolist(), documents=list(texts), metadatas=list(metas))
+        self._call(lambda c: c.upsert(ids=list(ids), embeddings=vectors, documents=list(texts), metadatas=list(metas)))
 
     def update_metadata(self, ids: Sequence[str], metas: Sequence[dict]) -> None:
         if ids:
-            self._col.update(ids=list(ids), metadatas=list(metas))
+            self._call(lambda c: c.update(ids=list(ids), metadatas=list(metas)))
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), _GET_PAGE):
-            self._col.delete(ids=list(ids[start : start + _GET_PAGE]))
+            batch = list(ids[start : start + _GET_PAGE])
+            self._call(lambda c, batch=batch: c.delete(ids=batch))
 
     def mark_changed(self, embed_model: str) -> None:
         """Record a new version (time-based) and the embedding model that filled the store."""
-        self._col.modify(metadata={"version": str(time.time_ns()), "embed_model": embed_model})
+        self._call(lambda c: c.modify(metadata={"version": str(time.time_ns()), "embed_model": embed_model}))

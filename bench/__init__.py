@@ -1,0 +1,1 @@
+"""Benchmark and synthetic corpus for newsbot (see README: Scale, Chroma server mode and the benchmark)."""
