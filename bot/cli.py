@@ -360,6 +360,85 @@ def eval_(
         raise typer.Exit(1)
 
 
+# -- Discord and conversations ---------------------------------------------------------------
+@app.command()
+@friendly
+def serve() -> None:
+    """Run the Discord bot (reads DISCORD_TOKEN); see the README's Discord section."""
+    from bot.discordbot.client import EXIT_START_ERROR, StartError, check_token
+    from bot.discordbot.client import serve as run_bot
+    from bot.settings import Settings
+
+    settings = Settings()
+    try:
+        token = check_token(settings.discord_token)  # before the model loads: a bad token fails fast
+        code = run_bot(settings, token, service_factory=_bot)
+    except StartError as exc:
+        err.print(f"[red]error:[/red] {escape(_one_line(exc))}")
+        raise typer.Exit(EXIT_START_ERROR) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+@friendly
+def chat() -> None:
+    """A conversation in the terminal: ask, then follow up ("And who holds the rest?"). Empty line or Ctrl-D quits."""
+    from bot.conversation import Conversation
+    from bot.service import QuestionError
+
+    bot = _bot()
+    conversation = Conversation()
+    interactive = sys.stdin.isatty()
+    if interactive:
+        out.print(
+            "[dim]Ask about the articles; follow-ups remember the last few questions. /new starts over; empty line quits.[/dim]"
+        )
+    while True:
+        if interactive:
+            out.print("[bold]>[/bold] ", end="")
+        line = sys.stdin.readline()
+        if not line or (interactive and not line.strip()):
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/new", "/reset"):
+            conversation.clear()
+            out.print("[dim]New conversation.[/dim]")
+            continue
+        try:
+            answer = bot.answer(question, history=conversation.history)
+        except QuestionError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            continue
+        if not interactive:
+            out.print(f"[dim]Q: {escape(question)}[/dim]")
+        print_answer(answer)
+        out.print()
+        conversation.add(answer)
+
+
+@app.command()
+@friendly
+def feedback(
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many voted-down questions to show.")] = 20,
+) -> None:
+    """The 👍/👎 tally from Discord and the questions voted down."""
+    from bot.discordbot.feedback_store import FeedbackStore
+    from bot.settings import Settings
+
+    tally = FeedbackStore.in_data_dir(Settings().data_dir).tally(limit)
+    if as_json:
+        rows = [{"question": q, "down": d, "up": u} for q, d, u in tally.voted_down]
+        print(json.dumps({"answers": tally.answers, "up": tally.up, "down": tally.down, "voted_down": rows}, ensure_ascii=False))
+        return
+    out.print(f"{tally.answers} answers posted; votes: 👍 {tally.up}  👎 {tally.down}")
+    if tally.voted_down:
+        out.print("\n[bold]Voted down[/bold]")
+    for question, down, up in tally.voted_down:
+        out.print(f"👎 {down} 👍 {up}  {escape(question)}")
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     threads: bool = True  # /ask opens a thread on its answer for follow-ups
     cooldown_seconds: float = Field(5.0, ge=0)  # per user, between two questions
     allowed_channels: Annotated[list[int], NoDecode] = []  # channel ids (comma-separated); empty: every channel
-    answer_workers: int = Field(4, ge=1, le=64)  # threads answering questions off the event loop
+    answer_workers: int = Field(2, ge=1, le=64)  # threads answering questions (and storing them) off the event loop
     message_content: bool = False  # request the privileged intent: answer plain messages in the bot's threads
     fetch_max_bytes: int = Field(10_000_000, ge=1_000)  # /add: largest URL or attachment accepted
     fetch_timeout: float = Field(20.0, gt=0)  # /add: seconds a URL may take to download

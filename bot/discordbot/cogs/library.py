@@ -1,0 +1,175 @@
+"""The library: ``/sources`` and ``/help`` for everyone; ``/add`` and ``/reindex`` for people who can manage the server.
+
+``/add`` and ``/reindex`` are hidden from others by their default permissions and checked again when run
+(a server can override default permissions, and the check costs nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discordbot.common import error_text, log_error, respond
+from bot.discordbot.render import (
+    EMBED_COLOUR,
+    EMBED_DESCRIPTION_LIMIT,
+    MESSAGE_LIMIT,
+    NO_MENTIONS,
+    shorten,
+)
+from index.fetch import FetchError, fetch_url
+from index.load import SUPPORTED_SUFFIXES, ArticleError
+
+if TYPE_CHECKING:
+    from bot.discordbot.client import NewsbotClient
+
+log = logging.getLogger("newsbot.discord")
+
+HELP = """**newsbot answers questions from the news articles it has read, and cites them.**
+• `/ask question:` — ask; the answer quotes the articles with numbered sources [1], [2]…, and opens a thread.
+• Follow up in that thread (mention me, or reply to my answer): I keep the last few questions in mind, so \
+"And who holds the rest?" is understood.
+• Mention me with a question anywhere I can read, or reply to one of my answers.
+• 👍 / 👎 under an answer tells the maintainers whether it helped; you can change your vote.
+• `/sources` — the articles I know.
+• `/add` (URL or file) and `/reindex` — for people with Manage Server.
+If the articles don't cover a question, I say so rather than guess."""
+
+NEEDS_MANAGE = "You need the Manage Server permission to change the library."
+
+
+def library_embed(documents: dict[str, dict], chunks: int) -> discord.Embed:
+    """The indexed articles (title, publisher, date), newest first, within the description limit."""
+    docs = sorted(documents.values(), key=lambda d: (str(d.get("published", "")), str(d.get("title", ""))), reverse=True)
+    lines: list[str] = []
+    used = 0
+    for i, d in enumerate(docs):
+        title = shorten(str(d.get("title") or d.get("doc_id")), 150).replace("[", "(").replace("]", ")")
+        url = str(d.get("url") or "")
+        head = f"[{title}]({url})" if url.startswith(("http://", "https://")) and len(url) < 400 else f"**{title}**"
+        meta = " · ".join(str(x) for x in (d.get("source"), d.get("published")) if x)
+        line = f"• {head}" + (f" — {meta}" if meta else "")
+        more = f"\n…and {len(docs) - i} more (`newsbot index list` shows all)"
+        if used + len(line) + 1 + len(more) > EMBED_DESCRIPTION_LIMIT:
+            lines.append(more.strip())
+            break
+        lines.append(line)
+        used += len(line) + 1
+    embed = discord.Embed(
+        title="Articles in the index", description="\n".join(lines) or "No articles yet: `/add` one.", colour=EMBED_COLOUR
+    )
+    embed.set_footer(text=f"{len(docs)} articles · {chunks} chunks")
+    return embed
+
+
+def can_manage(interaction: Any) -> bool:
+    perms = getattr(interaction, "permissions", None)
+    return bool(perms is not None and (perms.manage_guild or perms.administrator))
+
+
+class Library(commands.Cog):
+    """What the bot has read, and how to change it."""
+
+    def __init__(self, bot: NewsbotClient) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="sources", description="List the articles newsbot answers from.")
+    @app_commands.guild_only()
+    async def sources(self, interaction: discord.Interaction) -> None:
+        await self.handle_sources(interaction)
+
+    @app_commands.command(name="help", description="How to ask newsbot questions.")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await respond(interaction, HELP, ephemeral=True)
+
+    @app_commands.command(name="add", description="Add an article (a URL or an attached .md/.txt/.html/.pdf) and index it.")
+    @app_commands.describe(url="An http(s) link to the article", file="An article file: .md, .txt, .html or .pdf")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    async def add(self, interaction: discord.Interaction, url: str | None = None, file: discord.Attachment | None = None) -> None:
+        await self.handle_add(interaction, url, file)
+
+    @app_commands.command(name="reindex", description="Bring the index in line with the corpus folder.")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    async def reindex(self, interaction: discord.Interaction) -> None:
+        await self.handle_reindex(interaction)
+
+    # -- handlers --------------------------------------------------------------------------------
+    async def handle_sources(self, interaction: Any) -> None:
+        try:
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            documents = await self.bot.run_blocking(self.bot.service.documents)
+            chunks = await self.bot.run_blocking(self.bot.service.store.count)
+            await interaction.followup.send(embed=library_embed(documents, chunks), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except Exception as exc:
+            await respond(interaction, error_text(log_error(exc, "/sources")))
+
+    async def handle_add(self, interaction: Any, url: str | None, file: Any | None) -> None:
+        """Fetch or read the article, add it to the corpus and index it; answer with its title and chunk count."""
+        try:
+            if not can_manage(interaction):
+                await respond(interaction, NEEDS_MANAGE)
+                return
+            if (url is None) == (file is None):
+                await respond(interaction, "Give either a `url` or a `file`, one of them.")
+                return
+            limit = self.bot.settings.fetch_max_bytes
+            if file is not None:
+                suffix = Path(file.filename).suffix.lower()
+                if suffix not in SUPPORTED_SUFFIXES:
+                    await respond(interaction, f"I can read .md, .txt, .html and .pdf files, not `{suffix or file.filename}`.")
+                    return
+                if file.size > limit:
+                    await respond(interaction, f"That file is {file.size:,} bytes; the limit is {limit:,}.")
+                    return
+            await interaction.response.defer(thinking=True)
+            try:
+                if file is not None:
+                    name, data = Path(file.filename).name, await file.read()
+                else:
+                    fetched = await self.bot.run_blocking(
+                        fetch_url, url or "", max_bytes=limit, timeout=self.bot.settings.fetch_timeout
+                    )
+                    name, data = fetched.filename, fetched.data
+                article, n = await self.bot.run_blocking(self._add_bytes, name, data)
+            except (FetchError, ArticleError) as exc:
+                await respond(interaction, f"I couldn't add that: {exc}", ephemeral=False)
+                return
+            text = f"Added **{shorten(article.title, 200)}** ({article.doc_id}): {n} chunks indexed. Ask away!"
+            await interaction.followup.send(text[:MESSAGE_LIMIT], allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+        except Exception as exc:
+            await respond(interaction, error_text(log_error(exc, "/add")))
+
+    def _add_bytes(self, name: str, data: bytes):
+        with tempfile.TemporaryDirectory(prefix="newsbot-add-") as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            return self.bot.service.add(path)
+
+    async def handle_reindex(self, interaction: Any) -> None:
+        try:
+            if not can_manage(interaction):
+                await respond(interaction, NEEDS_MANAGE)
+                return
+            await interaction.response.defer(thinking=True)
+            report = await self.bot.run_blocking(self.bot.service.sync)
+            text = (
+                f"Index in line with the corpus: added {report.added}, updated {report.updated}, deleted {report.deleted}, "
+                f"unchanged {report.unchanged}; {report.chunks_embedded} chunks embedded."
+            )
+            if report.skipped:
+                text += "\nSkipped: " + "; ".join(report.skipped)
+            await interaction.followup.send(shorten(text, MESSAGE_LIMIT), allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+        except Exception as exc:
+            await respond(interaction, error_text(log_error(exc, "/reindex")))
+
+
+async def setup(bot: NewsbotClient) -> None:
+    await bot.add_cog(Library(bot))
