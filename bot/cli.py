@@ -335,7 +335,9 @@ def eval_(
     min_pass: Annotated[
         float | None, typer.Option("--min-pass", min=0.0, max=1.0, help="Exit 1 if the pass fraction is below this.")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show passing rows too.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show passing rows too (each row shows its answer mode).")
+    ] = False,
 ) -> None:
     """Run an eval file; print one line per failure and `score P/N` last."""
     from bot.evaluate import read_rows, run_eval
@@ -344,16 +346,23 @@ def eval_(
     bot = _bot()
     passed = 0
     latencies: list[float] = []
+    modes: dict[str, int] = {}  # which answerer answered: extractive, llm, extractive-fallback
     for result in run_eval(rows, bot.answer):
         latencies.append(result.answer.timings_ms.get("total", 0.0))
         passed += result.passed
+        modes[result.answer.mode] = modes.get(result.answer.mode, 0) + 1
         if not result.passed or verbose:
             mark = "PASS" if result.passed else "FAIL"
             shown = result.answer.answer.replace("\n", " ")[:160]
+            mode = result.answer.mode
+            if mode == "extractive-fallback" and result.answer.note:
+                mode = f"{mode}: {result.answer.note[:100]}"  # why the model's answer was not shown
+            # (escaped: rich would take a bare "[llm]" for a style tag and print nothing)
             out.print(
-                f"{mark} {result.row.id} [{result.answer.mode}] {escape(result.row.question)} -- {escape(result.why or 'ok')} -> {escape(shown)}"
+                f"{mark} {result.row.id} {escape(f'[{mode}]')} {escape(result.row.question)} -- {escape(result.why or 'ok')} -> {escape(shown)}"
             )
     latencies.sort()
+    out.print("answered by: " + ", ".join(f"{mode} {n}" for mode, n in sorted(modes.items())))
     out.print(f"[dim]median answer {latencies[len(latencies) // 2]:.1f} ms[/dim]")
     print(f"score {passed}/{len(rows)}")
     if min_pass is not None and passed / len(rows) < min_pass:
@@ -438,6 +447,7 @@ def feedback(
         out.print("\n[bold]Voted down[/bold]")
     for question, down, up in tally.voted_down:
         out.print(f"👎 {down} 👍 {up}  {escape(question)}")
+
 
 def main() -> None:
     """Console-script entry point."""

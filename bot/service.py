@@ -193,12 +193,11 @@ class Newsbot:
             for n, h in enumerate(used, start=1)
         ]
         texts = [f"{s.header()}\n{s.text}" for s in sources]
-        asked = question if query == question else f"{question}\n{query}"
         shown = [""]
 
         def partial(text: str) -> None:
             # Only complete sentences that already pass the check are shown while the model writes.
-            prefix = grounding.grounded_prefix(text, texts, asked)
+            prefix = grounding.grounded_prefix(text, texts)
             if len(prefix) <= len(shown[0]):
                 return
             shown[0] = prefix
@@ -221,7 +220,7 @@ class Newsbot:
             reply = strip_no_answer(reply)
             if not grounding.cited_numbers(reply):
                 return _fall_back(fallback, "the model found no answer in the sources; showing the closest passages")
-        verdict = grounding.check(reply, texts, asked)
+        verdict = grounding.check(reply, texts)
         if not verdict.ok:
             return _fall_back(fallback, f"LLM answer rejected: {verdict.reason}")
         text = grounding.renumber(reply, verdict.cited)
