@@ -113,6 +113,7 @@ _HEAD_NOUNS = frozenset(
     stem(w)
     for w in [
         "share",
+        "stake",
         "percentage",
         "proportion",
         "fraction",
@@ -174,6 +175,10 @@ _TIME = re.compile(
 _DATE = re.compile(
     rf"\b(?:{_MONTH}\s+\d{{1,2}}\b|\d{{1,2}}\s+{_MONTH}|(?:in|since|by|until|through|from)\s+(?:19|20)\d\d\b|(?:19|20)\d\d\b(?!\s*(?:%|mt|tons?|billion|million)))",
     re.I,
+)
+_DURATION_UNITS = frozenset({"year", "years", "month", "months", "week", "weeks", "day", "days", "decade", "decades"})
+_DURATION = re.compile(
+    rf"(?:within|for|after|over|in)?\s*(?:\d[\d/.+-]*|{_NUMBER_WORDS}|a)\s+(?:years?|months?|weeks?|days?|decades?)\b", re.I
 )
 _NAME = re.compile(
     r"\b(?:[A-Z][\w'’.-]*[A-Za-z0-9]|[A-Z]{2,})(?:\s+(?:of\s+|and\s+|de\s+|the\s+)?(?:[A-Z][\w'’.-]*[A-Za-z0-9]|[A-Z]{2,}))*"
@@ -258,6 +263,7 @@ class Term:
     specific: bool  # a proper name or a number: it must appear in the corpus as written
     from_history: bool = False
     word: str = ""  # as written (lower-case), for matching by meaning
+    must: bool = False  # the thing a "how much/many X" question measures: the answer must be about it
 
 
 @dataclass
@@ -266,6 +272,8 @@ class Question:
     want: Want
     terms: list[Term]
     mentioned: set[str]  # lower-case words of the question (and history), to skip as "new" answer spans
+    common: frozenset[str] = frozenset()  # words the articles also write in lower case: "Summit" is not a name
+    required: list[frozenset[str]] = field(default_factory=list)  # one stem of each set must be in an answer
 
 
 @dataclass
@@ -302,7 +310,8 @@ class Tuning:
     answer_weight: float = 0.3  # a term of an earlier answer counts this much
     unseen_weight: float = 0.5  # a common word the corpus never uses weighs this much of the rarest term
     second_source_ratio: float = 0.9  # add another article's candidate when it scores this close to the best
-    synonym_similarity: float = 0.6  # word-vector cosine at which an unmatched term counts as matched ("begin"/"commence")
+    synonym_similarity: float = 0.55  # word-vector cosine at which an unmatched term counts as matched ("begin"/"commence")
+    must_similarity: float = 0.7  # stricter for the measured thing: "silver" is not "metal"
     synonym_discount: float = 0.8
     synonym_candidates: int = 10  # only the best candidates are checked for synonyms (it costs an encode)
 
@@ -323,14 +332,18 @@ class ExtractiveAnswerer:
         self.retriever = retriever
         self.tuning = tuning or Tuning()
         self.words = WordVectors(retriever.embedder)
+        self._common: frozenset[str] = frozenset()
+        self._common_for: object = None
 
     # -- reading the question -----------------------------------------------------
     def read_question(self, question: str, history: Sequence[Turn] = ()) -> Question:
         """Key terms with weights; earlier turns' terms are folded in at a lower weight."""
         vocab = self.retriever.doc_freq
         max_idf = self.retriever.idf("\0never-a-term")
-        proper = _proper_words(question)
+        groups = _proper_groups(question)
+        proper = {w for g in groups for w in g}
         heads = _head_nouns(question)
+        measured = {_measured_noun(question), _attribute_noun(question)} - {None}
         out: dict[str, Term] = {}
         for word in words(_HOW.sub(" ", question)):
             if not word or word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
@@ -343,7 +356,7 @@ class ExtractiveAnswerer:
             weight = self.retriever.idf(s) if seen else max_idf * (1.0 if specific else self.tuning.unseen_weight)
             if s in heads and not specific:
                 weight *= _HEAD_WEIGHT
-            out[s] = Term(s, weight, specific, word=word)
+            out[s] = Term(s, weight, specific, word=word, must=s in measured and s not in heads)
         mentioned = _mentioned(question)
         # Earlier turns, most recent last: their questions' terms count less, their answers' less still.
         for turn in reversed(list(history)):
@@ -357,12 +370,30 @@ class ExtractiveAnswerer:
                         weight = self.retriever.idf(s) * factor * (_HEAD_WEIGHT if s in earlier_heads else 1.0)
                         out[s] = Term(s, weight, False, from_history=True)
             mentioned |= _mentioned(turn.question)  # names it asked about are not new answers; names it was told are
-        return Question(question, wanted(question), list(out.values()), mentioned)
+        required = []
+        for group in groups:  # the rarest word(s) of each name must be in an answer: "Denali" of "Denali Capital"
+            stems = [stem(w) for w in group if stem(w) in out]
+            if stems:
+                top = max(out[x].weight for x in stems)
+                required.append(frozenset(x for x in stems if out[x].weight >= 0.8 * top))
+        return Question(question, wanted(question), list(out.values()), mentioned, self._common_words(), required)
+
+    def _common_words(self) -> frozenset[str]:
+        """Words the corpus writes in lower case somewhere, recomputed when the index changes."""
+        chunks = self.retriever.chunks
+        if self._common_for is not chunks:
+            found: set[str] = set()
+            for c in chunks:
+                found.update(re.findall(r"\b[a-z][a-z-]+\b", c.text))
+            self._common, self._common_for = frozenset(found), chunks
+        return self._common
 
     def _fuzzy(self, term: str) -> str | None:
         """The corpus term a misspelt question term most likely means, if any is close enough."""
-        if len(term) < 5 or term.isdigit():
+        if len(term) < 4 or term.isdigit():
             return None
+        if len(term) < 5:  # too short to misspell safely; only an extension counts: "asia" -> "asian"
+            return next((v for v in self.retriever.doc_freq if v.startswith(term) and len(v) - len(term) <= 2), None)
         match = process.extractOne(term, self.retriever.doc_freq.keys(), scorer=fuzz.ratio, score_cutoff=self.tuning.fuzzy_cutoff)
         return match[0] if match else None
 
@@ -417,8 +448,8 @@ class ExtractiveAnswerer:
         t = self.tuning
         weight = {term.stem: term.weight for term in q.terms}
         total = sum(weight.values()) or 1.0
-        specific = {term.stem for term in q.terms if term.specific}
         top_rrf = max(h.score for h in hits) or 1.0
+        asked = {term.stem for term in q.terms if not term.from_history}
         candidates: list[Candidate] = []
         seen_text: set[str] = set()
         for hit in hits:
@@ -430,6 +461,12 @@ class ExtractiveAnswerer:
                     continue
                 seen_text.add(text)
                 core = self._matches(q, terms(text))
+                core_on_topic = bool(core & asked)
+                earlier: set[str] = set()
+                if _refers_back(text):  # "The joint venture has ..." may name Severnyi Katpar two sentences back
+                    for j in range(max(0, i - 2), i):
+                        if sentences[j][1].doc_id == hit.doc_id:
+                            earlier |= self._matches(q, terms(sentences[j][0]))
                 has_wanted = _holds(q, text)
                 bonus = 0.0
                 if q.want is not Want.ANY:
@@ -443,11 +480,11 @@ class ExtractiveAnswerer:
                         if j != i:
                             extra |= self._matches(q, terms(sentences[j][0]))
                     extra -= core
-                    if len(window) > 1 and not (extra and _refers_back(sentences[window[1]][0])):
-                        continue  # the neighbour adds nothing, or the two sentences are not about one thing
+                    if len(window) > 1 and not (extra and core_on_topic and _refers_back(sentences[window[1]][0])):
+                        continue  # the neighbour adds nothing, the core is off the question, or the two are not about one thing
                     via_title = title_matched - core - extra
                     matched = core | extra | via_title
-                    if not specific <= matched:
+                    if not all(group & (matched | earlier) for group in q.required):
                         continue  # a name or number the question asks about is not in this passage
                     covered = sum(weight[s] for s in core) + t.neighbour_discount * sum(weight[s] for s in extra)
                     covered += t.title_discount * sum(weight[s] for s in via_title)
@@ -456,7 +493,8 @@ class ExtractiveAnswerer:
                     cand.score = cand.coverage + prior + bonus - t.pair_penalty * (len(window) - 1)
                     candidates.append(cand)
         self._credit_synonyms(q, candidates, total)
-        return candidates
+        must = {term.stem for term in q.terms if term.must}
+        return [c for c in candidates if must <= c.matched]  # the measured or asked-about thing itself
 
     def _credit_synonyms(self, q: Question, candidates: list[Candidate], total: float) -> None:
         """Give the best candidates partial credit for question words they say differently.
@@ -478,18 +516,19 @@ class ExtractiveAnswerer:
                 discount = 1.0
                 if sim < t.synonym_similarity and cand.context:
                     sim, discount = self.words.best_similarity(term.word, cand.context), t.neighbour_discount
-                if sim >= t.synonym_similarity:
+                if sim >= (t.must_similarity if term.must else t.synonym_similarity):
                     gain = term.weight * t.synonym_discount * discount * sim / total
                     cand.coverage += gain
                     cand.score += gain
                     cand.matched.add(term.stem)
 
     def _sentences_around(self, hit: Hit) -> list[tuple[str, Hit]]:
-        """The hit's sentences with the last one of the chunk before and the first of the chunk after."""
+        """The hit's sentences with the last two of the chunk before and the first of the chunk after."""
         out: list[tuple[str, Hit]] = []
         before = self.retriever.neighbour(hit.meta, -1)
-        if before is not None:
-            out.append((before.text.split("\n")[-1], _as_hit(before, hit)))
+        if before is not None:  # two sentences back: a name may sit there ("... Severnyi Katpar joint venture ...")
+            as_hit = _as_hit(before, hit)
+            out.extend((line, as_hit) for line in before.text.split("\n")[-2:])
         out.extend((line, hit) for line in hit.text.split("\n") if line.strip())
         after = self.retriever.neighbour(hit.meta, +1)
         if after is not None:
@@ -504,7 +543,7 @@ class ExtractiveAnswerer:
             s = term.stem
             if (
                 s in present
-                or (len(s) >= 5 and any(len(p) >= 5 and _related(s, p) for p in present))
+                or (len(s) >= 4 and any(len(p) >= 4 and _related(s, p) for p in present))
                 or (
                     len(s) >= 5
                     and not s.isdigit()
@@ -518,7 +557,7 @@ class ExtractiveAnswerer:
 # Pronouns and "the <generic noun>" that point back to something named in the sentence before.
 _ANAPHOR = re.compile(
     r"\b(?:it|its|they|their|them|he|his|she|her|both|this|these|those)\b|"
-    r"\b(?:the|this|that|these|those|such)\s+(?:two\s+|three\s+|new\s+|same\s+)?(?:metal|mineral|minerals|company|companies|"
+    r"\b(?:the|this|that|these|those|such)\s+(?:[\w-]+\s+)?(?:metal|mineral|minerals|company|companies|"
     r"firm|firms|country|countries|nation|nations|project|projects|deal|deals|agreement|agreements|memorandum|pact|accord|"
     r"venture|mine|mines|deposit|deposits|asset|assets|group|bank|fund|ministry|government|minister|president|leader|"
     r"leaders|state|states|region|plant|site|move|plan|plans|partnership|initiative|summit|platform|meeting|talks|event|"
@@ -561,7 +600,7 @@ class WordVectors:
 def _related(a: str, b: str) -> bool:
     """Stems where one extends the other by a suffix: 'produc'/'product', 'kazakh'/'kazakhstan', 'uzbek'/'uzbekistan'."""
     n = min(len(a), len(b))
-    return a[:n] == b[:n] and (n >= 5 or len(a) == len(b))
+    return a[:n] == b[:n] and (n >= 5 or len(a) == len(b) or (n >= 4 and abs(len(a) - len(b)) <= 2))
 
 
 def _head_nouns(question: str) -> set[str]:
@@ -570,6 +609,70 @@ def _head_nouns(question: str) -> set[str]:
     for m in re.finditer(r"\b(?:which|what)\s+((?:[\w.-]+\s+){0,2}[\w.-]+)", question, re.I):
         out |= {stem(w) for w in words(m.group(1))} & _HEAD_NOUNS
     return out
+
+
+# After "how much/many": auxiliaries and measures of nothing in particular, not a measured thing.
+_NOT_MEASURED = frozenset(
+    [
+        "do",
+        "does",
+        "did",
+        "is",
+        "was",
+        "are",
+        "were",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "money",
+        "cash",
+        "more",
+        "less",
+        "time",
+        "of",
+        "the",
+        "a",
+        "an",
+    ]
+)
+
+
+_ROLE = re.compile(
+    r"\b(president|prime minister|minister|secretary|ceo|chief|executive|head|leader|envoy|ambassador|official|"
+    r"spokes(wo)?man|spokesperson|founder|chair(man|woman)?|director|manager|partner|governor|mayor|chancellor)\b",
+    re.I,
+)
+_ATTRIBUTE = [
+    re.compile(
+        r"^\s*what\s+(?:is|was|are|were|'s)\s+(?:the|an?)\s+(?:[\w-]+\s+){0,2}?([\w-]+)\s+(?:of|for|on|in|at|behind|from)\b", re.I
+    ),
+    re.compile(r"^\s*what\s+(?:is|was|are|were)\s+[\w.-]+(?:\s+[\w.-]+)?['’]s?\s+(?:[\w-]+\s+)?([\w-]+)\s*\??\s*$", re.I),
+]
+
+
+def _attribute_noun(question: str) -> str | None:
+    """Stem of the attribute "what is the X of Y?" asks for ("budget" in "What is the annual budget of ..."), if any."""
+    for pattern in _ATTRIBUTE:
+        m = pattern.search(question)
+        if m:
+            folded = words(m.group(1))
+            s = stem(folded[0]) if folded else None
+            return None if s is None or s in _FRAME or s in _HEAD_NOUNS else s
+    return None
+
+
+def _measured_noun(question: str) -> str | None:
+    """Stem of the thing "how much/many X" asks about ("lithium" in "How much lithium ..."), if any."""
+    m = re.search(r"\bhow\s+(?:much|many)\s+([a-z][\w-]*)", question, re.I)
+    if not m or m.group(1).lower() in _NOT_MEASURED:
+        return None
+    folded = words(m.group(1))
+    return stem(folded[0]) if folded else None
 
 
 def _strip_markers(text: str) -> str:
@@ -625,17 +728,27 @@ def _as_hit(chunk, like: Hit) -> Hit:
     return Hit(chunk.id, str(chunk.meta.get("doc_id")), chunk.text, chunk.meta, like.score * 0.9, like.dense, like.bm25)
 
 
-def _proper_words(question: str) -> set[str]:
-    """Lower-cased words written with a capital inside the question (not just its first word), or in capitals."""
-    out: set[str] = set()
-    tokens = re.findall(r"[A-Za-z][\w'’.+-]*", question)
-    for i, tok in enumerate(tokens):
-        core = tok.rstrip(".'’").split("'")[0].split("’")[0]
-        if not core:
+def _proper_groups(question: str) -> list[list[str]]:
+    """Names in the question as groups of words ("Cove Capital" -> ["cove", "capital"]), and each number alone.
+
+    A name is a run of words written with a capital (other than the question's
+    first word) or in capitals; aliases are folded ("United States" -> one word).
+    """
+    groups: list[list[str]] = []
+    run: list[str] = []
+    tokens = re.findall(r"[A-Za-z][\w'’.+-]*|\d[\d,.]*", question)
+    for i, tok in enumerate([*tokens, ""]):
+        core = tok.rstrip(".'’,").split("'")[0].split("’")[0]
+        if core[:1].isdigit():
+            groups.append(words(core))
+            core = ""
+        if core and ((i > 0 and core[0].isupper()) or (len(core) > 1 and core.isupper())):
+            run.append(core)
             continue
-        if (i > 0 and core[0].isupper()) or (len(core) > 1 and core.isupper()):
-            out.update(w for w in words(core))
-    return out
+        if run:
+            groups.append(words(" ".join(run)))
+            run = []
+    return [g for g in groups if g]
 
 
 def _new_spans(pattern: re.Pattern[str], text: str, mentioned: set[str]) -> list[str]:
@@ -659,6 +772,8 @@ def _holds(q: Question, text: str) -> bool:
         return bool(_new_spans(_MONEY, text, q.mentioned))
     if want is Want.QUANTITY:
         undated = _DATE.sub(" ", text)  # "Nov. 7" and "in 2024" are times, not amounts
+        if not q.mentioned & _DURATION_UNITS:  # "within 3-1/2 years" answers "how long", not "how much"
+            undated = _DURATION.sub(" ", undated)
         spans = [s for s in _new_spans(_QUANTITY, undated, q.mentioned) if re.search(r"\d", s) or len(s) > 3]
         return bool(spans)
     if want is Want.TIME:
@@ -666,9 +781,10 @@ def _holds(q: Question, text: str) -> bool:
     if want is Want.LIST:
         return bool(_LIST.search(text)) or len(_names(text, q.mentioned)) >= 3
     if want is Want.NAME:
-        return bool(_names(text, q.mentioned))
+        return any(n.lower() not in q.common for n in _names(text, q.mentioned))
     if want is Want.PERSON:
-        return any(not _is_country(n) for n in _names(text, q.mentioned))
+        people_only = bool(_ROLE.search(q.text))  # "who is the president of ..." wants a person, not a country
+        return any(not (people_only and _is_country(n)) and n.lower() not in q.common for n in _names(text, q.mentioned))
     return True
 
 

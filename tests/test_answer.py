@@ -86,3 +86,25 @@ def test_empty_or_huge_question_is_a_clear_error(fake_bot, question: str):
 def test_question_at_the_limit_is_answered(fake_bot):
     answer = fake_bot.answer(("tungsten " * 250)[:2000])
     assert answer.question
+
+
+def test_how_much_of_a_thing_the_articles_never_mention_is_refused(fake_bot):
+    # Kazakhstan and production are there; lithium is not, so no amount can be about it.
+    answer = fake_bot.answer("How much lithium does Kazakhstan produce?")
+    assert answer.refused
+
+
+def test_attribute_the_articles_lack_is_refused(fake_bot):
+    # Tau-Ken Samruk is there, a budget is not: the joint-venture shares must not stand in for it.
+    answer = fake_bot.answer("What is the annual budget of Tau-Ken Samruk?")
+    assert answer.refused
+
+
+def test_who_with_a_role_wants_a_person_not_a_country(fake_bot):
+    answer = fake_bot.answer("Who is the president of Turkmenistan?")
+    assert answer.refused  # the only Turkmenistan sentence lists countries
+
+
+def test_who_without_a_role_may_be_answered_by_a_country(fake_bot):
+    answer = fake_bot.answer("Who is the world's largest tungsten producer?")
+    assert not answer.refused and "China" in answer.answer
