@@ -23,6 +23,7 @@ CONTENT_TYPES = {
     "text/markdown": ".md",
     "text/x-markdown": ".md",
 }
+MAX_REDIRECTS = 5
 USER_AGENT = "newsbot/0.1 (+https://github.com/; article fetcher for a question-answering bot)"
 
 
@@ -83,42 +84,49 @@ def fetch_url(
     """
     url = check_url(url)
     deadline = time.monotonic() + timeout
+    headers = {"User-Agent": USER_AGENT, "Accept": ", ".join(CONTENT_TYPES)}
     try:
-        with (
-            httpx.Client(
-                transport=transport,
-                timeout=httpx.Timeout(timeout),
-                follow_redirects=True,
-                max_redirects=5,
-                headers={"User-Agent": USER_AGENT, "Accept": ", ".join(CONTENT_TYPES)},
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            final = str(response.url)
-            if final != url:
-                check_url(final)
-            if response.status_code >= 400:
-                raise FetchError(f"the server answered {response.status_code} {response.reason_phrase} for {final[:100]}")
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type not in CONTENT_TYPES:
-                shown = content_type or "no content type"
-                raise FetchError(f"not an article: the URL serves {shown}; HTML, PDF or plain text can be added")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"too big: {int(declared):,} bytes; the limit is {max_bytes:,}")
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise FetchError(f"too big: over {max_bytes:,} bytes")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"too slow: the download took over {timeout:g} s")
+        with httpx.Client(transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False, headers=headers) as client:
+            for _ in range(MAX_REDIRECTS + 1):  # follow redirects by hand: each hop is checked before it is requested
+                response = client.send(client.build_request("GET", url), stream=True)
+                if not response.is_redirect:
+                    break
+                target = response.next_request
+                response.close()
+                if target is None:
+                    raise FetchError(f"the server redirected without a location ({url[:100]})")
+                url = check_url(str(target.url))
+            else:
+                response.close()
+                raise FetchError("too many redirects")
+            try:
+                body, content_type = _read(response, url, max_bytes, timeout, deadline)
+            finally:
+                response.close()
     except httpx.TimeoutException:
         raise FetchError(f"too slow: no answer within {timeout:g} s") from None
-    except httpx.TooManyRedirects:
-        raise FetchError("too many redirects") from None
     except httpx.HTTPError as exc:
         raise FetchError(f"could not download it: {type(exc).__name__}: {exc}"[:300]) from None
     if not body:
         raise FetchError("the URL returned an empty body")
-    return Fetched(url=final, filename=filename_for(final, content_type), content_type=content_type, data=bytes(body))
+    return Fetched(url=url, filename=filename_for(url, content_type), content_type=content_type, data=bytes(body))
+
+
+def _read(response: httpx.Response, url: str, max_bytes: int, timeout: float, deadline: float) -> tuple[bytearray, str]:
+    if response.status_code >= 400:
+        raise FetchError(f"the server answered {response.status_code} {response.reason_phrase} for {url[:100]}")
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in CONTENT_TYPES:
+        shown = content_type or "no content type"
+        raise FetchError(f"not an article: the URL serves {shown}; HTML, PDF or plain text can be added")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(f"too big: {int(declared):,} bytes; the limit is {max_bytes:,}")
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise FetchError(f"too big: over {max_bytes:,} bytes")
+        if time.monotonic() > deadline:
+            raise FetchError(f"too slow: the download took over {timeout:g} s")
+    return body, content_type

@@ -105,15 +105,15 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return chunks
 
 
-def _source_line(c: Citation) -> str:
-    title = shorten(c.title or c.doc_id, 200).replace("[", "(").replace("]", ")")
+def _source_line(c: Citation, title_limit: int = 200) -> str:
+    title = shorten(c.title or c.doc_id, title_limit).replace("[", "(").replace("]", ")")
     linked = f"[{title}]({c.url})" if c.url.startswith(("http://", "https://")) and len(c.url) <= 512 else f"**{title}**"
     meta = " · ".join(x for x in (c.source, c.published) if x)
     return linked + (f"\n{meta}" if meta else "")
 
 
-def _field_value(c: Citation, quote_limit: int) -> str:
-    head = _source_line(c)
+def _field_value(c: Citation, quote_limit: int, title_limit: int) -> str:
+    head = _source_line(c, title_limit)
     room = FIELD_VALUE_LIMIT - len(head) - len("\n> “”")
     quote = shorten(" ".join(c.quote.split()), max(20, min(room, quote_limit)))
     return shorten(f"{head}\n> “{quote}”", FIELD_VALUE_LIMIT)
@@ -127,29 +127,43 @@ def embed_size(embed: discord.Embed) -> int:
     return total
 
 
+def _build(answer: Answer, shown: list[Citation], hidden: list[Citation], quote_limit: int, title_limit: int) -> discord.Embed:
+    total_ms = answer.timings_ms.get("total")
+    footer = f"{answer.mode} answer" + (f" · {total_ms:.0f} ms" if total_ms is not None else "") + " · was this useful?"
+    embed = discord.Embed(title="Sources", colour=EMBED_COLOUR)
+    for c in shown:
+        embed.add_field(name=shorten(f"[{c.n}]", FIELD_NAME_LIMIT), value=_field_value(c, quote_limit, title_limit), inline=False)
+    if hidden:
+        names = ", ".join(f"[{c.n}] {shorten(c.title, 60)}" for c in hidden)
+        embed.add_field(name=f"…and {len(hidden)} more", value=shorten(names, FIELD_VALUE_LIMIT), inline=False)
+    embed.set_footer(text=shorten(footer, FOOTER_LIMIT))
+    return embed
+
+
 def sources_embed(answer: Answer) -> discord.Embed | None:
-    """The numbered sources: title (linked where there is a URL), publisher and date, and the quoted sentence."""
+    """The numbered sources: title (linked where there is a URL), publisher and date, and the quoted sentence.
+
+    Fits Discord's limits: at most 25 fields (the rest named in a last "…and N more" field), and 6000
+    characters in all (quotes, then titles are shortened, then fewer sources are shown in full).
+    """
     if answer.refused or not answer.citations:
         return None
     cites = list(answer.citations)
-    shown, hidden = (
-        (cites, []) if len(cites) <= EMBED_FIELDS_LIMIT else (cites[: EMBED_FIELDS_LIMIT - 1], cites[EMBED_FIELDS_LIMIT - 1 :])
-    )
-    total_ms = answer.timings_ms.get("total")
-    footer = f"{answer.mode} answer" + (f" · {total_ms:.0f} ms" if total_ms is not None else "") + " · was this useful?"
-    quote_limit = FIELD_VALUE_LIMIT
+    n_shown = len(cites) if len(cites) <= EMBED_FIELDS_LIMIT else EMBED_FIELDS_LIMIT - 1
+    quote_limit, title_limit = FIELD_VALUE_LIMIT, 200
     while True:
-        embed = discord.Embed(title="Sources", colour=EMBED_COLOUR)
-        for c in shown:
-            embed.add_field(name=shorten(f"[{c.n}]", FIELD_NAME_LIMIT), value=_field_value(c, quote_limit), inline=False)
-        if hidden:
-            names = ", ".join(f"[{c.n}] {c.title}" for c in hidden)
-            embed.add_field(name=f"…and {len(hidden)} more", value=shorten(names, FIELD_VALUE_LIMIT), inline=False)
-        embed.set_footer(text=shorten(footer, FOOTER_LIMIT))
-        if embed_size(embed) <= EMBED_TOTAL_LIMIT or quote_limit <= 20:
-            break
-        quote_limit = max(20, int(quote_limit * 0.75))  # shrink the quotes until the whole embed fits
-    return embed
+        shown, hidden = cites[:n_shown], cites[n_shown:]
+        embed = _build(answer, shown, hidden, quote_limit, title_limit)
+        if embed_size(embed) <= EMBED_TOTAL_LIMIT:
+            return embed
+        if quote_limit > 40:
+            quote_limit = max(40, int(quote_limit * 0.75))
+        elif title_limit > 40:
+            title_limit = max(40, int(title_limit * 0.75))
+        elif n_shown > 1:
+            n_shown -= 1
+        else:
+            return embed  # unreachable in practice: one source in full fits easily
 
 
 def render_answer(answer: Answer, question_line: bool = False) -> list[Outgoing]:
