@@ -98,8 +98,10 @@ class Newsbot:
 
         With an LLM configured, the answer is generated from the retrieved chunks and shown only if it
         passes the grounding check (else the extractive answer is, ``mode="extractive-fallback"``);
-        ``on_partial`` is then called with the checked text so far while the model streams. A question
-        that retrieval cannot support is refused before any model call.
+        ``on_partial`` is then called with the checked text so far while the model streams (whole
+        sentences that already pass the check, markers numbered as in the final answer; it is called
+        from a worker thread, so an asyncio caller should hand it to its loop with
+        ``call_soon_threadsafe``). A question that retrieval cannot support is refused before any model call.
         """
         start = time.perf_counter()
         question = self.check_question(question)

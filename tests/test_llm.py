@@ -342,6 +342,20 @@ def test_endpoint_down_falls_back_quickly(make_bot):
     elapsed = time.perf_counter() - started
     assert answer.mode == "extractive-fallback" and "unreachable" in answer.note
     assert elapsed < 3.0 + 1.0
+    print(f"endpoint down: fell back after {elapsed:.2f} s (three tries with backoff)")
+
+
+def test_follow_up_with_a_server_that_never_answers_stays_within_one_timeout(make_bot, server: FakeOpenAI):
+    timeout, margin = 1.5, 1.0
+    bot = make_bot(timeout=timeout)
+    server.default = Reply(hang=True)
+    started = time.perf_counter()
+    answer = bot.answer("And how much will it produce per year?", history=[SHARE_Q])
+    elapsed = time.perf_counter() - started
+    assert answer.mode == "extractive-fallback" and "12,000" in answer.answer  # condensation failed: term folding
+    assert len(server.requests) == 2  # condensation (half the budget), then the answer (the rest)
+    assert elapsed < timeout + margin, f"fallback took {elapsed:.2f} s"
+    print(f"never-answering server, follow-up: fell back after {elapsed:.2f} s (timeout {timeout} s)")
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
