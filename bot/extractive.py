@@ -274,6 +274,7 @@ class Question:
     mentioned: set[str]  # lower-case words of the question (and history), to skip as "new" answer spans
     common: frozenset[str] = frozenset()  # words the articles also write in lower case: "Summit" is not a name
     required: list[frozenset[str]] = field(default_factory=list)  # one stem of each set must be in an answer
+    must: list[frozenset[str]] = field(default_factory=list)  # likewise, but a close synonym will do
 
 
 @dataclass
@@ -343,7 +344,8 @@ class ExtractiveAnswerer:
         groups = _proper_groups(question)
         proper = {w for g in groups for w in g}
         heads = _head_nouns(question)
-        measured = {_measured_noun(question), _attribute_noun(question)} - {None}
+        must_groups = _must_groups(question)
+        measured = {x for g in must_groups for x in g}
         out: dict[str, Term] = {}
         for word in words(_HOW.sub(" ", question)):
             if not word or word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
@@ -356,7 +358,9 @@ class ExtractiveAnswerer:
             weight = self.retriever.idf(s) if seen else max_idf * (1.0 if specific else self.tuning.unseen_weight)
             if s in heads and not specific:
                 weight *= _HEAD_WEIGHT
-            out[s] = Term(s, weight, specific, word=word, must=s in measured and s not in heads)
+            must = s in measured and s not in heads
+            phrase = _attribute_phrase(question) if must else None
+            out[s] = Term(s, weight, specific, word=phrase if phrase and s == stem(phrase.split()[-1]) else word, must=must)
         mentioned = _mentioned(question)
         # Earlier turns, most recent last: their questions' terms count less, their answers' less still.
         for turn in reversed(list(history)):
@@ -376,7 +380,7 @@ class ExtractiveAnswerer:
             if stems:
                 top = max(out[x].weight for x in stems)
                 required.append(frozenset(x for x in stems if out[x].weight >= 0.8 * top))
-        return Question(question, wanted(question), list(out.values()), mentioned, self._common_words(), required)
+        return Question(question, wanted(question), list(out.values()), mentioned, self._common_words(), required, must_groups)
 
     def _common_words(self) -> frozenset[str]:
         """Words the corpus writes in lower case somewhere, recomputed when the index changes."""
@@ -394,6 +398,9 @@ class ExtractiveAnswerer:
             return None
         if len(term) < 5:  # too short to misspell safely; only an extension counts: "asia" -> "asian"
             return next((v for v in self.retriever.doc_freq if v.startswith(term) and len(v) - len(term) <= 2), None)
+        longer = next((v for v in self.retriever.doc_freq if v.startswith(term) and len(v) - len(term) <= 5), None)
+        if longer:  # a demonym or short form: "tajik" -> "tajikistan"
+            return longer
         match = process.extractOne(term, self.retriever.doc_freq.keys(), scorer=fuzz.ratio, score_cutoff=self.tuning.fuzzy_cutoff)
         return match[0] if match else None
 
@@ -462,6 +469,7 @@ class ExtractiveAnswerer:
                 seen_text.add(text)
                 core = self._matches(q, terms(text))
                 core_on_topic = bool(core & asked)
+                other_country = any(_is_country(n) for n in _names(text, q.mentioned))
                 earlier: set[str] = set()
                 if _refers_back(text):  # "The joint venture has ..." may name Severnyi Katpar two sentences back
                     for j in range(max(0, i - 2), i):
@@ -486,6 +494,8 @@ class ExtractiveAnswerer:
                     matched = core | extra | via_title
                     if not all(group & (matched | earlier) for group in q.required):
                         continue  # a name or number the question asks about is not in this passage
+                    if other_country and any(not (g & core) and any(_is_country(w) for w in g) for g in q.required):
+                        continue  # the asked country only in context while the core is about another country
                     covered = sum(weight[s] for s in core) + t.neighbour_discount * sum(weight[s] for s in extra)
                     covered += t.title_discount * sum(weight[s] for s in via_title)
                     context = " ".join(sentences[j][0] for j in window if j != i)
@@ -493,8 +503,8 @@ class ExtractiveAnswerer:
                     cand.score = cand.coverage + prior + bonus - t.pair_penalty * (len(window) - 1)
                     candidates.append(cand)
         self._credit_synonyms(q, candidates, total)
-        must = {term.stem for term in q.terms if term.must}
-        return [c for c in candidates if must <= c.matched]  # the measured or asked-about thing itself
+        groups = [g & {term.stem for term in q.terms if term.must} for g in q.must]
+        return [c for c in candidates if all(g & c.matched for g in groups if g)]  # the measured or asked-about thing itself
 
     def _credit_synonyms(self, q: Question, candidates: list[Candidate], total: float) -> None:
         """Give the best candidates partial credit for question words they say differently.
@@ -644,26 +654,58 @@ _NOT_MEASURED = frozenset(
 
 _ROLE = re.compile(
     r"\b(president|prime minister|minister|secretary|ceo|chief|executive|head|leader|envoy|ambassador|official|"
-    r"spokes(wo)?man|spokesperson|founder|chair(man|woman)?|director|manager|partner|governor|mayor|chancellor)\b",
+    r"spokes(wo)?man|spokesperson|founder|chair(man|woman)?|director|manager|partner|governor|mayor|chancellor|leads|heads|runs|governs)\b",
     re.I,
 )
 _ATTRIBUTE = [
     re.compile(
-        r"^\s*what\s+(?:is|was|are|were|'s)\s+(?:the|an?)\s+(?:[\w-]+\s+){0,2}?([\w-]+)\s+(?:of|for|on|in|at|behind|from)\b", re.I
+        r"^\s*what\s+(?:is|was|are|were|'s)\s+(?:the|an?)\s+((?:[\w-]+\s+){0,2}?[\w-]+)\s+(?:of|for|on|in|at|behind|from)\b", re.I
     ),
-    re.compile(r"^\s*what\s+(?:is|was|are|were)\s+[\w.-]+(?:\s+[\w.-]+)?['’]s?\s+(?:[\w-]+\s+)?([\w-]+)\s*\??\s*$", re.I),
+    re.compile(r"^\s*what\s+(?:is|was|are|were)\s+[\w.-]+(?:\s+[\w.-]+)?['’]s?\s+((?:[\w-]+\s+)?[\w-]+)\s*\??\s*$", re.I),
 ]
+_ROLE_PHRASE = re.compile(
+    r"^\s*who\s+(?:is|was|are|were)\s+(?:the|an?)\s+((?:[\w.-]+\s+){0,3}?[\w-]+)\s+(?:of|for|at|in|on)\b", re.I
+)
 
 
-def _attribute_noun(question: str) -> str | None:
-    """Stem of the attribute "what is the X of Y?" asks for ("budget" in "What is the annual budget of ..."), if any."""
+def _must_groups(question: str) -> list[frozenset[str]]:
+    """Stems the answer must be about, as groups of which one stem must match.
+
+    - "how much/many X": X, the thing measured ("lithium").
+    - "what is the X of Y" / "what is Y's X": any word of X ("price tag", "budget"): a compound may be paraphrased.
+    - "who is the X of Y": every word of X ("finance minister"): the modifier says which person.
+    """
+    groups: list[frozenset[str]] = []
+    measured = _measured_noun(question)
+    if measured:
+        groups.append(frozenset({measured}))
+    m = _ROLE_PHRASE.search(question)
+    if m:
+        groups += [frozenset({stem(w)}) for w in words(m.group(1)) if _is_content(w)]
+        return groups
     for pattern in _ATTRIBUTE:
         m = pattern.search(question)
         if m:
-            folded = words(m.group(1))
-            s = stem(folded[0]) if folded else None
-            return None if s is None or s in _FRAME or s in _HEAD_NOUNS else s
+            content = [w for w in words(m.group(1)) if _is_content(w)]
+            if content:  # the head noun: "rate" of "interest rate" (its synonyms are sought for the whole phrase)
+                groups.append(frozenset({stem(content[-1])}))
+            break
+    return groups
+
+
+def _attribute_phrase(question: str) -> str | None:
+    """The words of "what is the X of Y"'s X, for matching by meaning ("price tag" ~ "costs")."""
+    for pattern in _ATTRIBUTE:
+        m = pattern.search(question)
+        if m:
+            content = [w for w in words(m.group(1)) if _is_content(w)]
+            return " ".join(content) if content else None
     return None
+
+
+def _is_content(word: str) -> bool:
+    s = stem(word)
+    return word not in STOPWORDS and s not in _FRAME and s not in _HEAD_NOUNS and not word[:1].isdigit()
 
 
 def _measured_noun(question: str) -> str | None:
@@ -781,11 +823,24 @@ def _holds(q: Question, text: str) -> bool:
     if want is Want.LIST:
         return bool(_LIST.search(text)) or len(_names(text, q.mentioned)) >= 3
     if want is Want.NAME:
-        return any(n.lower() not in q.common for n in _names(text, q.mentioned))
+        return any(not _common_name(n, q.common) for n in _names(text, q.mentioned))
     if want is Want.PERSON:
         people_only = bool(_ROLE.search(q.text))  # "who is the president of ..." wants a person, not a country
-        return any(not (people_only and _is_country(n)) and n.lower() not in q.common for n in _names(text, q.mentioned))
+        return any(not (people_only and _is_country(n)) and not _common_name(n, q.common) for n in _names(text, q.mentioned))
     return True
+
+
+def _common_name(name: str, common: frozenset[str]) -> bool:
+    """A capitalised common word rather than a name: "Summit", "C5+1 Summit" ("Export-Import Bank" stays a name)."""
+    alpha = [
+        w.lower()
+        for w in re.findall(r"[A-Za-z][\w'’.-]*", name)
+        if not any(ch.isdigit() for ch in w) and w.lower() not in _MINOR_NAME
+    ]
+    return len(alpha) <= 1 and all(w.strip(".'’") in common for w in alpha)
+
+
+_MINOR_NAME = frozenset({"of", "and", "the", "de"})
 
 
 def _names(text: str, mentioned: set[str]) -> list[str]:

@@ -46,7 +46,7 @@ def test_golden_set_scores_at_least_22_of_23(real_bot):
 def test_own_eval_set(real_bot):
     """Our own questions (paraphrases, misspellings, refusals), written apart from the golden set."""
     passed, total, failures = _score(real_bot, ROOT / "eval" / "newsbot.jsonl")
-    assert passed / total >= 0.85, failures
+    assert passed / total >= 0.95, failures  # 86/88 when last measured; see eval/README.md
 
 
 def test_no_stored_chunk_holds_site_chrome(real_bot):
