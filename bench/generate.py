@@ -2,9 +2,12 @@
 
 The articles use the vocabulary of the real corpus (joint ventures, memoranda of
 understanding, output in metric tons, export-import banks, letters of interest)
-but are about other countries, firms, people and numbers. They never mention the
-five Central Asian countries or their demonyms, so every golden answer stays true
-and every golden refusal stays a refusal (no France, Chile, gold or football either).
+but are about other countries, firms, people, minerals and numbers. They never mention
+the five Central Asian countries or their demonyms or China; tungsten and the United States
+come up only in passing, never as a deal's mineral or partner. So every golden answer stays
+the one true answer in the corpus (a generated "US memorandum" or "tungsten joint venture's
+share of global supply" would make those questions ambiguous, not harder), and every golden
+refusal stays a refusal (no France, Chile, gold or football).
 
 Deterministic: the same ``--seed`` and ``-n`` write byte-identical files.
 
@@ -61,7 +64,6 @@ COUNTRIES = {
 }
 PARTNERS = {
     # partner: export credit agency / development lender
-    "the United States": "the U.S. Export-Import Bank",
     "Japan": "the Japan Bank for International Cooperation",
     "South Korea": "the Export-Import Bank of Korea",
     "Germany": "KfW IPEX-Bank",
@@ -74,7 +76,6 @@ PARTNERS = {
 }
 MINERALS = {
     # mineral: (what it is used for, ore or product name)
-    "tungsten": ("harden steel and make cutting tools", "tungsten concentrate"),
     "antimony": ("make flame retardants and ammunition", "antimony ingots"),
     "lithium": ("make batteries for electric vehicles", "lithium carbonate"),
     "cobalt": ("make battery cathodes", "cobalt hydroxide"),
@@ -222,7 +223,7 @@ SITES_B = ["North", "South", "East", "West", "Upper", "Lower"]
 
 BANNED = re.compile(
     r"kazakh|kyrgyz|tajik|turkmen|uzbek|astana|bishkek|dushanbe|ashgabat|tashkent|central asia|c5\+1|"
-    r"\bgold\b|france|french|\bchile|world cup|fifa|china|chinese|katpar|kairakty",
+    r"\bgold\b|france|french|\bchile|world cup|fifa|china|chinese|katpar|kairakty|\bu\.s\.|\bus\b|american",
     re.IGNORECASE,
 )
 
@@ -297,13 +298,23 @@ def article(rng: random.Random, n: int) -> tuple[str, str]:
         f"{country[0].upper() + country[1:]} exported {exported} metric tons of {mineral} products in {year - 1}, "
         f"according to the {ministry}.",
     ]
+    context = [  # tungsten and the United States come up on this beat, but never as an answer to a golden question
+        f"Buyers in the United States, Europe and Japan have been looking for new sources of {mineral} and tungsten.",
+        f"Like tungsten and antimony, {mineral} is on the lists of metals whose supply Western buyers want to diversify.",
+        f"{country[0].upper() + country[1:]} has no tungsten mines, but geologists say its {mineral} belts are under-explored.",
+    ]
     extra = [
         f"The {ministry} also signed an agreement with {rng.choice(FIRM_A)} Exploration to map {mineral} and copper prospects in the country's north.",
         f"{demonym} officials said the country would invest {_money(rng, 400, 15000)} in roads, railways and ports through {year + 5}.",
         f"Analysts at {rng.choice(SOURCES)} said the deal could ease a shortage that has pushed {mineral} prices up {rng.randint(5, 60)}% this year.",
         f"{country[0].upper() + country[1:]} also plans to raise its hydropower capacity to {rng.randint(2, 60)} GW by {year + 10} to run new refineries.",
     ]
-    body = paragraphs[:5] + rng.sample(extra, k=rng.randint(1, len(extra))) + paragraphs[5:]
+    body = (
+        paragraphs[:5]
+        + rng.sample(extra, k=rng.randint(1, len(extra)))
+        + paragraphs[5:]
+        + rng.sample(context, k=rng.randint(0, 2))
+    )
     text = (
         "---\n"
         f'title: "{title}"\n'

@@ -1,7 +1,7 @@
-"""Hybrid retrieval: dense (Chroma) and keyword (BM25) rankings fused by reciprocal rank.
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) candidates fused by normalised score.
 
 Embeddings blur names and numbers ("Severnyi Katpar", "17,000"); BM25 finds
-them exactly. Reciprocal rank fusion needs no score calibration between the two.
+them exactly. Each candidate is scored on both sides (see Retriever._fuse).
 The retriever also keeps every chunk's text in memory (for BM25 anyway), which
 lets the answerer look at a hit's neighbouring sentences without another query.
 """
@@ -28,7 +28,7 @@ from index.text import terms
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
-RRF_K = 60  # the constant from Cormack et al.; damps the weight of the very top ranks
+DENSE_WEIGHT = 0.5  # share of the (min-max normalised) dense score in the fused score; BM25 takes the rest
 REFRESH_EVERY_S = 2.0
 
 
@@ -175,8 +175,25 @@ class Retriever:
         if vector is None:
             vector = self.embedder.embed_query(question)
         dense = self.store.query(vector, pool, where=filters.where())
-        keyword = self._bm25_rank(terms(question) + list(extra_terms), pool, filters)
+        bm25_scores = self._bm25_scores(terms(question) + list(extra_terms))
+        keyword = self._bm25_rank(bm25_scores, pool, filters)
+        return diversify(self._fuse(vector, dense, keyword, bm25_scores), k)
 
+    def _fuse(
+        self,
+        vector: np.ndarray,
+        dense: list[tuple[str, float]],
+        keyword: list[tuple[str, float]],
+        bm25_scores: np.ndarray | None,
+    ) -> list[Hit]:
+        """Both scores for every candidate of either ranking, fused by a convex combination of normalised scores.
+
+        Plain reciprocal-rank fusion ignores how far ahead a hit is: among many
+        near-duplicate articles (a big corpus on one beat) every look-alike ranks
+        well on both lists and buries the one chunk that BM25 finds with a rare
+        name ("Severnyi Katpar") at several times the next score. Scoring each
+        candidate on both sides and mixing the normalised scores keeps that margin.
+        """
         fused: dict[str, Hit] = {}
         for rank, (cid, sim) in enumerate(dense):
             chunk = self._chunk(cid)
@@ -184,29 +201,52 @@ class Retriever:
                 continue  # stored after our last refresh; the next refresh will have it
             hit = fused.setdefault(cid, Hit(cid, str(chunk.meta.get("doc_id")), chunk.text, chunk.meta, 0.0))
             hit.dense, hit.ranks["dense"] = sim, rank + 1
-            hit.score += 1.0 / (RRF_K + rank + 1)
         for rank, (cid, score) in enumerate(keyword):
             chunk = self._chunk(cid)
             if chunk is None:
                 continue
             hit = fused.setdefault(cid, Hit(cid, str(chunk.meta.get("doc_id")), chunk.text, chunk.meta, 0.0))
             hit.bm25, hit.ranks["bm25"] = score, rank + 1
-            hit.score += 1.0 / (RRF_K + rank + 1)
-        ranked = sorted(fused.values(), key=lambda h: h.score, reverse=True)
-        return diversify(ranked, k)
+        if bm25_scores is not None:  # a dense-only candidate still has a BM25 score, just not a top one
+            for cid, hit in fused.items():
+                if "bm25" not in hit.ranks and (pos := self._pos.get(cid)) is not None and pos < len(bm25_scores):
+                    hit.bm25 = float(bm25_scores[pos])
+        missing = [cid for cid, hit in fused.items() if "dense" not in hit.ranks]
+        for cid, vec in self.store.embeddings(missing).items():
+            norm = float(np.linalg.norm(vec)) or 1.0
+            fused[cid].dense = float(np.dot(vec, vector) / norm)
+        if not fused:
+            return []
+        sims = [h.dense for h in fused.values()]
+        lo, hi = min(sims), max(sims)
+        top_bm25 = max((h.bm25 for h in fused.values()), default=0.0) or 1.0
+        for hit in fused.values():
+            dense_part = (hit.dense - lo) / (hi - lo) if hi > lo else 1.0
+            hit.score = DENSE_WEIGHT * dense_part + (1 - DENSE_WEIGHT) * hit.bm25 / top_bm25
+        return sorted(fused.values(), key=lambda h: h.score, reverse=True)
 
     def _chunk(self, cid: str) -> StoredChunk | None:
         pos = self._pos.get(cid)
         return self.chunks[pos] if pos is not None else None
 
-    def _bm25_rank(self, query_terms: list[str], k: int, filters: Filters) -> list[tuple[str, float]]:
+    def _bm25_scores(self, query_terms: list[str]) -> np.ndarray | None:
+        """BM25 score of every chunk (in ``self.chunks`` order), or None when no query term is indexed."""
         if self._bm25 is None:
-            return []
+            return None
         known = [t for t in query_terms if t in self._bm25.vocab_dict]
         if not known:
+            return None
+        return self._bm25.get_scores(known)
+
+    def _bm25_rank(self, scores: np.ndarray | None, k: int, filters: Filters) -> list[tuple[str, float]]:
+        if scores is None:
             return []
-        scores = self._bm25.get_scores(known)
-        order = np.argsort(-scores)
+        positive = int(np.count_nonzero(scores > 0))
+        if not positive:
+            return []
+        take = min(positive, 4 * k if filters.where() else k)
+        top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+        order = top[np.argsort(-scores[top], kind="stable")]
         out: list[tuple[str, float]] = []
         for i in order:
             if scores[i] <= 0 or len(out) >= k:
@@ -214,6 +254,12 @@ class Retriever:
             chunk = self.chunks[int(i)]
             if filters.admits(chunk.meta):
                 out.append((chunk.id, float(scores[i])))
+        if len(out) < k and take < positive and filters.where():  # a narrow filter: fall back to a full sort
+            out = [
+                (self.chunks[int(i)].id, float(scores[i]))
+                for i in np.argsort(-scores)
+                if scores[i] > 0 and filters.admits(self.chunks[int(i)].meta)
+            ][:k]
         return out
 
 

@@ -206,6 +206,16 @@ class ChunkStore:
         )
         return [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0], strict=False)]
 
+    def embeddings(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """chunk id -> stored vector, for the given ids (missing ids are left out)."""
+        if not ids:
+            return {}
+        got = self._call(lambda c: c.get(ids=list(ids), include=["embeddings"]))
+        vectors = got.get("embeddings")
+        if vectors is None:
+            return {}
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], vectors, strict=False)}
+
     # -- writing ---------------------------------------------------------------
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metas: Sequence[dict]) -> None:
         self._call(lambda c: c.upsert(ids=list(ids), embeddings=vectors, documents=list(texts), metadatas=list(metas)))
