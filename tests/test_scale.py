@@ -48,3 +48,57 @@ def test_answers_cite_only_the_real_articles_for_real_questions(scale_bot: Newsb
     answer = scale_bot.answer("How much funding did the U.S. Export-Import Bank express interest in providing?")
     assert not answer.refused and "900 million" in answer.answer
     assert all(not c.doc_id.startswith("synthetic-") for c in answer.citations), answer.citations
+
+
+async def test_fifty_questions_at_once_through_the_discord_handlers(scale_bot: Newsbot, tmp_path: Path, record_property) -> None:
+    """50 /ask at once through the bot's own handler (fake Discord, real model, real 300-article index).
+
+    All are answered, none lost; the p95 wait and the event loop's worst lag are reported
+    (printed, and as junit properties), not asserted against a clock.
+    """
+    import asyncio
+    import json
+    import time
+
+    from bot.discordbot.feedback_store import FeedbackStore
+    from tests.discord_fakes import ClientForTests, FakeChannel, FakeGuild, FakeInteraction, Log, RecordingService, ticker
+
+    rows = [json.loads(line) for line in GOLDEN.read_text().splitlines()] if GOLDEN.exists() else []
+    qs = [r["question"] for r in rows] or ["How much tungsten will the Severnyi Katpar joint venture produce per year?"]
+    batch = [qs[i % len(qs)] for i in range(50)]
+    log = Log()
+    settings = scale_bot.settings.model_copy(update={"cooldown_seconds": 0.0})
+    client = ClientForTests(
+        RecordingService(scale_bot, log), settings, FeedbackStore(tmp_path / "fb.sqlite3"), sync_commands=False
+    )
+    await client.setup_hook()
+    log.clear()
+    cog = client.get_cog("Ask")
+    guild = FakeGuild()
+
+    async def one(q: str) -> float:
+        start = time.perf_counter()
+        await cog.handle_ask(FakeInteraction(log, FakeChannel(log, guild)), q)
+        return time.perf_counter() - start
+
+    stop = asyncio.Event()
+    lag = asyncio.create_task(ticker(stop))
+    try:
+        start = time.perf_counter()
+        waits = await asyncio.gather(*(one(q) for q in batch))
+        wall = time.perf_counter() - start
+    finally:
+        stop.set()
+        worst = await lag
+        client.executor.shutdown(wait=True)
+
+    asked = [d["question"] for e, d in log if e == "answer"]
+    sent = [d for e, d in log if e == "followup.send"]
+    assert sorted(asked) == sorted(batch), "a question was lost or asked twice"
+    assert len(sent) == 50 and all(d.get("content") or d.get("embed") or d.get("embeds") for d in sent)
+    assert not any("error id" in str(d.get("content", "")) for d in sent)
+    assert len([e for e in log.events() if e == "defer"]) == 50
+    p95 = sorted(waits)[int(0.95 * (len(waits) - 1))]
+    record_property("load_p95_s", round(p95, 3))
+    record_property("load_worst_loop_lag_ms", round(worst * 1000, 1))
+    print(f"\n50 questions at once via /ask: wall {wall:.2f} s, p95 {p95:.2f} s, worst event-loop lag {worst * 1000:.1f} ms")
