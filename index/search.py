@@ -116,7 +116,10 @@ class Retriever:
             version = self.store.version()
             if not force and version == self._version:
                 return
-            chunks = self.store.all_chunks()
+            # In article order, whatever order the store returns (it follows insertion): ties rank the same every time.
+            chunks = sorted(
+                self.store.all_chunks(), key=lambda c: (str(c.meta.get("doc_id", "")), int(c.meta.get("chunk_no", 0)))
+            )
             tokenized = [terms(f"{c.meta.get('title', '')}\n{c.text}") for c in chunks]
             bm25 = None
             if chunks:
