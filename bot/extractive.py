@@ -479,7 +479,7 @@ class ExtractiveAnswerer:
                 bonus = 0.0
                 if q.want is not Want.ANY:
                     bonus = t.wanted_bonus if has_wanted else -t.missing_wanted_penalty
-                if q.want is Want.PERSON and _agent_named(q, text):
+                if q.want is Want.PERSON and (_agent_named(q, text) or _role_named(q, text)):
                     bonus += t.agent_bonus
                 windows = [[i]] + [[i - 1, i]] * (i > 0) + [[i, i + 1]] * (i + 1 < len(sentences))
                 for window in windows:
@@ -533,16 +533,23 @@ class ExtractiveAnswerer:
                     cand.matched.add(term.stem)
 
     def _sentences_around(self, hit: Hit) -> list[tuple[str, Hit]]:
-        """The hit's sentences with the last two of the chunk before and the first of the chunk after."""
-        out: list[tuple[str, Hit]] = []
+        """The article's sentences in order around the hit: two before it, its own, one after.
+
+        Chunks overlap by about a sentence, so a sentence shared with a
+        neighbouring chunk is listed once, as the hit's own.
+        """
+        own = [line for line in hit.text.split("\n") if line.strip()]
+        mine = set(own)
         before = self.retriever.neighbour(hit.meta, -1)
-        if before is not None:  # two sentences back: a name may sit there ("... Severnyi Katpar joint venture ...")
-            as_hit = _as_hit(before, hit)
-            out.extend((line, as_hit) for line in before.text.split("\n")[-2:])
-        out.extend((line, hit) for line in hit.text.split("\n") if line.strip())
         after = self.retriever.neighbour(hit.meta, +1)
+        out: list[tuple[str, Hit]] = []
+        if before is not None:  # two sentences back: a name may sit there ("... Severnyi Katpar joint venture ...")
+            prior = [line for line in before.text.split("\n") if line.strip() and line not in mine]
+            out.extend((line, _as_hit(before, hit)) for line in prior[-2:])
+        out.extend((line, hit) for line in own)
         if after is not None:
-            out.append((after.text.split("\n")[0], _as_hit(after, hit)))
+            later = [line for line in after.text.split("\n") if line.strip() and line not in mine]
+            out.extend((line, _as_hit(after, hit)) for line in later[:1])
         return out
 
     def _matches(self, q: Question, sentence_terms: list[str]) -> set[str]:
@@ -567,7 +574,8 @@ class ExtractiveAnswerer:
 # Pronouns and "the <generic noun>" that point back to something named in the sentence before.
 _ANAPHOR = re.compile(
     r"\b(?:it|its|they|their|them|he|his|she|her|both|this|these|those)\b|"
-    r"\b(?:the|this|that|these|those|such)\s+(?:[\w-]+\s+)?(?:metal|mineral|minerals|company|companies|"
+    # one lower-case word may stand between ("the joint venture"), a capitalised one not ("the United States")
+    r"\b(?:the|this|that|these|those|such)\s+(?:(?-i:[a-z][\w-]*)\s+)?(?:metal|mineral|minerals|company|companies|"
     r"firm|firms|country|countries|nation|nations|project|projects|deal|deals|agreement|agreements|memorandum|pact|accord|"
     r"venture|mine|mines|deposit|deposits|asset|assets|group|bank|fund|ministry|government|minister|president|leader|"
     r"leaders|state|states|region|plant|site|move|plan|plans|partnership|initiative|summit|platform|meeting|talks|event|"
@@ -746,6 +754,23 @@ def _is_country(name: str) -> bool:
         _COUNTRY_WORDS = frozenset(names)
     key = re.sub(r"^the\s+|['’]s$", "", name.lower().strip(" .,"))
     return key in _COUNTRY_WORDS
+
+
+def _role_named(q: Question, text: str) -> bool:
+    """The role the question asks about stands right beside a new name: "President Shavkat Mirziyoyev", "X, managing partner"."""
+    m = _ROLE.search(q.text)
+    if not m or m.group(1).lower() in ("leads", "heads", "runs", "governs"):
+        return False
+    role = re.escape(m.group(1))
+    for hit in re.finditer(rf"\b{role}\b", text, re.I):
+        after = _names(text[hit.end() : hit.end() + 60], q.mentioned)
+        if after and text[hit.end() :].lstrip()[:1].isupper() and not _is_country(after[0]):
+            return True
+        before = text[max(0, hit.start() - 60) : hit.start()]
+        close = re.search(r"([A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)+),\s+(?:the\s+|a\s+)?(?:[a-z]+\s+)?$", before)
+        if close and _names(close.group(1), q.mentioned):
+            return True
+    return False
 
 
 def _agent_named(q: Question, text: str) -> bool:

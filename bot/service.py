@@ -111,7 +111,9 @@ class Newsbot:
         if self.llm is not None and recent:
             query = self._condense(question, recent, deadline) or question
             folded = [] if query != question else recent  # a standalone question replaces the term folding
-        hits = self.search(query, filters=filters, history=folded)
+        # The answerer reads a wider pool than `search` shows: with many similar articles the answering
+        # sentence can rank below the top few chunks.
+        hits = self.search(query, k=self.settings.answer_pool, filters=filters, history=folded)
         retrieved = time.perf_counter()
         extract = self.extractive.choose(query, hits, folded)
         done = time.perf_counter()

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     embed_model: Path | None = None  # a local sentence-transformers folder; default: bundled all-MiniLM-L6-v2
     chunk_tokens: int = Field(128, ge=32, le=240)
     top_k: int = Field(8, ge=1, le=50)
+    answer_pool: int = Field(16, ge=1, le=100)  # chunks the answerer reads per question
     max_question_chars: int = 2000
 
     llm: Literal["none", "openai", "llamacpp"] = "none"

@@ -18,7 +18,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from index.load import Article
 
 # Bump when cleaning or chunking changes, so every article is re-chunked once.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def chunk_article(
     article: Article,
     count_tokens: Callable[[str], int],
     max_tokens: int = 128,
-    overlap_tokens: int = 24,
+    overlap_tokens: int = 64,  # about one sentence: a chunk keeps the sentence before it as context
 ) -> list[Chunk]:
     """Cut an article into chunks of whole sentences, each under ``max_tokens`` word pieces.
 

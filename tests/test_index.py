@@ -33,7 +33,16 @@ def test_chunks_are_whole_sentences_with_deterministic_ids():
         assert c.embed_text.startswith(article.title)
         for line in c.text.split("\n"):
             assert line[-1] in '.!?"”', line  # every line is a whole sentence
-    assert " ".join(c.text.replace("\n", " ") for c in first).count("Tajikistan exported 17,000 mt of antimony") == 1
+    assert any("Tajikistan exported 17,000 mt of antimony" in c.text for c in first)
+
+
+def test_consecutive_chunks_share_a_sentence_of_context():
+    """The sentence before a chunk often holds its subject ("Tungsten ... The U.S. has not mined the metal")."""
+    article = load_article(CORPUS / "kazakhstan-tokayev-minerals-deal.md")
+    chunks = chunk_article(article, HashEmbedder().count_tokens, max_tokens=128)
+    shared = [set(a.text.split("\n")) & set(b.text.split("\n")) for a, b in zip(chunks, chunks[1:], strict=False)]
+    assert len(shared) >= 3 and sum(bool(x) for x in shared) >= 2 * len(shared) / 3
+    assert any(c.text.startswith("Tungsten, used to") and "not mined the metal since 2015" in c.text for c in chunks)
 
 
 def test_second_build_embeds_nothing(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):
@@ -117,7 +126,7 @@ def test_keyword_side_finds_exact_names_and_numbers(fake_bot):
     for query, needle in [("Tau-Ken Samruk", "Tau-Ken Samruk"), ("17,000", "17,000"), ("Severnyi Katpar", "Severnyi Katpar")]:
         hits = fake_bot.search(query, k=3)
         assert needle in hits[0].text, query
-        assert hits[0].ranks.get("bm25") == 1
+        assert hits[0].ranks.get("bm25", 99) <= 2  # chunks overlap, so two may hold the name
 
 
 def test_filters_by_source_and_date(fake_bot):
