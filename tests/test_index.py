@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_consecutive_chunks_share_a_sentence_of_context():
     """The sentence before a chunk often holds its subject ("Tungsten ... The U.S. has not mined the metal")."""
     article = load_article(CORPUS / "kazakhstan-tokayev-minerals-deal.md")
     chunks = chunk_article(article, HashEmbedder().count_tokens, max_tokens=128)
-    shared = [set(a.text.split("\n")) & set(b.text.split("\n")) for a, b in zip(chunks, chunks[1:], strict=False)]
+    shared = [set(a.text.split("\n")) & set(b.text.split("\n")) for a, b in itertools.pairwise(chunks)]
     assert len(shared) >= 3 and sum(bool(x) for x in shared) >= 2 * len(shared) / 3
     assert any(c.text.startswith("Tungsten, used to") and "not mined the metal since 2015" in c.text for c in chunks)
 
