@@ -1,7 +1,8 @@
-"""Hybrid retrieval: dense (Chroma) and keyword (BM25) candidates fused by normalised score.
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) candidates fused by reciprocal rank.
 
 Embeddings blur names and numbers ("Severnyi Katpar", "17,000"); BM25 finds
-them exactly. Each candidate is scored on both sides (see Retriever._fuse).
+them exactly. Each candidate is scored on both sides (see Retriever._fuse), and
+reciprocal rank fusion needs no calibration between the two kinds of score.
 The retriever also keeps every chunk's text in memory (for BM25 anyway), which
 lets the answerer look at a hit's neighbouring sentences without another query.
 """
@@ -28,7 +29,7 @@ from index.text import terms
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
-DENSE_WEIGHT = 0.5  # share of the (min-max normalised) dense score in the fused score; BM25 takes the rest
+RRF_K = 60  # the constant from Cormack et al.: damps the weight of the very top ranks
 REFRESH_EVERY_S = 2.0
 
 
@@ -189,13 +190,12 @@ class Retriever:
         keyword: list[tuple[str, float]],
         bm25_scores: np.ndarray | None,
     ) -> list[Hit]:
-        """Both scores for every candidate of either ranking, fused by a convex combination of normalised scores.
+        """Both scores for every candidate of either ranking, then reciprocal rank fusion over the candidates.
 
-        Plain reciprocal-rank fusion ignores how far ahead a hit is: among many
-        near-duplicate articles (a big corpus on one beat) every look-alike ranks
-        well on both lists and buries the one chunk that BM25 finds with a rare
-        name ("Severnyi Katpar") at several times the next score. Scoring each
-        candidate on both sides and mixing the normalised scores keeps that margin.
+        A candidate found by only one side still gets its rank on the other (its
+        stored vector, its entry in the full BM25 array): among many near-duplicate
+        articles a chunk that BM25 finds by a rare name ("Severnyi Katpar") would
+        otherwise miss its dense rank altogether and sink below the look-alikes.
         """
         fused: dict[str, Hit] = {}
         for rank, (cid, sim) in enumerate(dense):
@@ -220,13 +220,11 @@ class Retriever:
             fused[cid].dense = float(np.dot(vec, vector) / norm)
         if not fused:
             return []
-        sims = [h.dense for h in fused.values()]
-        lo, hi = min(sims), max(sims)
-        top_bm25 = max((h.bm25 for h in fused.values()), default=0.0) or 1.0
-        for hit in fused.values():
-            dense_part = (hit.dense - lo) / (hi - lo) if hi > lo else 1.0
-            hit.score = DENSE_WEIGHT * dense_part + (1 - DENSE_WEIGHT) * hit.bm25 / top_bm25
-        return sorted(fused.values(), key=lambda h: h.score, reverse=True)
+        hits = list(fused.values())
+        for side in ("dense", "bm25"):
+            for rank, hit in enumerate(sorted(hits, key=lambda h: getattr(h, side), reverse=True), start=1):
+                hit.score += 1.0 / (RRF_K + rank)
+        return sorted(hits, key=lambda h: h.score, reverse=True)
 
     def _chunk(self, cid: str) -> StoredChunk | None:
         pos = self._pos.get(cid)
