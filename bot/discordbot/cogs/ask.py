@@ -32,7 +32,35 @@ log = logging.getLogger("newsbot.discord")
 
 
 # -- where an answer goes --------------------------------------------------------------------
-class InteractionPoster:
+class _Poster:
+    """Posts an answer's messages in order: the first may replace a preview, the last carries the buttons."""
+
+    async def post(self, messages: list[Outgoing], view: discord.ui.View) -> list[Any]:
+        posted = []
+        for i, m in enumerate(messages):
+            last = i == len(messages) - 1
+            if i == 0 and self._has_preview():
+                edit: dict[str, Any] = {"view": view} if last else {}
+                msg = await self._replace_preview(content=m.content, embeds=[m.embed] if m.embed else [], **edit)
+            else:
+                extra: dict[str, Any] = {"embed": m.embed} if m.embed is not None else {}
+                if last:
+                    extra["view"] = view
+                msg = await self._send(i, m.content, suppress_embeds=m.embed is None, **extra)
+            posted.append(msg)
+        return posted
+
+    def _has_preview(self) -> bool:
+        raise NotImplementedError
+
+    async def _replace_preview(self, **fields: Any) -> Any:
+        raise NotImplementedError
+
+    async def _send(self, index: int, content: str, **fields: Any) -> Any:
+        raise NotImplementedError
+
+
+class InteractionPoster(_Poster):
     """Posts an answer to a deferred interaction: the first message replaces the 'thinking…' state."""
 
     def __init__(self, interaction: Any) -> None:
@@ -43,29 +71,17 @@ class InteractionPoster:
         self.previewed = True
         await self.interaction.edit_original_response(content=partial_text(text), allowed_mentions=NO_MENTIONS)
 
-    async def post(self, messages: list[Outgoing], view: discord.ui.View) -> list[Any]:
-        posted = []
-        for i, m in enumerate(messages):
-            last = i == len(messages) - 1
-            extra: dict[str, Any] = {"embed": m.embed} if m.embed is not None else {}
-            if last:
-                extra["view"] = view
-            if i == 0 and self.previewed:
-                msg = await self.interaction.edit_original_response(
-                    content=m.content,
-                    embeds=[m.embed] if m.embed else [],
-                    allowed_mentions=NO_MENTIONS,
-                    **({"view": view} if last else {}),
-                )
-            else:
-                msg = await self.interaction.followup.send(
-                    m.content, wait=True, allowed_mentions=NO_MENTIONS, suppress_embeds=m.embed is None, **extra
-                )
-            posted.append(msg)
-        return posted
+    def _has_preview(self) -> bool:
+        return self.previewed
+
+    async def _replace_preview(self, **fields: Any) -> Any:
+        return await self.interaction.edit_original_response(allowed_mentions=NO_MENTIONS, **fields)
+
+    async def _send(self, index: int, content: str, **fields: Any) -> Any:
+        return await self.interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS, **fields)
 
 
-class MessagePoster:
+class MessagePoster(_Poster):
     """Posts an answer as a reply to the message that asked (no ping), the rest of a long one after it."""
 
     def __init__(self, message: Any) -> None:
@@ -80,31 +96,17 @@ class MessagePoster:
         else:
             await self.placeholder.edit(content=partial_text(text), allowed_mentions=NO_MENTIONS)
 
-    async def post(self, messages: list[Outgoing], view: discord.ui.View) -> list[Any]:
-        posted = []
-        for i, m in enumerate(messages):
-            last = i == len(messages) - 1
-            extra: dict[str, Any] = {"embed": m.embed} if m.embed is not None else {}
-            if last:
-                extra["view"] = view
-            if i == 0 and self.placeholder is not None:
-                await self.placeholder.edit(
-                    content=m.content,
-                    embeds=[m.embed] if m.embed else [],
-                    allowed_mentions=NO_MENTIONS,
-                    **({"view": view} if last else {}),
-                )
-                msg = self.placeholder
-            elif i == 0:
-                msg = await self.message.reply(
-                    m.content, allowed_mentions=NO_MENTIONS, mention_author=False, suppress_embeds=m.embed is None, **extra
-                )
-            else:
-                msg = await self.message.channel.send(
-                    m.content, allowed_mentions=NO_MENTIONS, suppress_embeds=m.embed is None, **extra
-                )
-            posted.append(msg)
-        return posted
+    def _has_preview(self) -> bool:
+        return self.placeholder is not None
+
+    async def _replace_preview(self, **fields: Any) -> Any:
+        await self.placeholder.edit(allowed_mentions=NO_MENTIONS, **fields)
+        return self.placeholder
+
+    async def _send(self, index: int, content: str, **fields: Any) -> Any:
+        if index == 0:
+            return await self.message.reply(content, allowed_mentions=NO_MENTIONS, mention_author=False, **fields)
+        return await self.message.channel.send(content, allowed_mentions=NO_MENTIONS, **fields)
 
 
 def strip_mentions(content: str, user_id: int) -> str:
