@@ -13,10 +13,18 @@ answer is a sentence of an article. The work is in choosing the sentences:
 3. A candidate scores by how much of the question's key terms it covers, and
    whether it holds something of the wanted kind that the question does not
    already contain; retrieval's own score breaks ties.
-4. The question is refused when a name or number it asks about is nowhere in
-   the corpus, when the best candidate covers too little of the question, or
-   when the question wants a kind of answer (a number, a date, a name) that
-   the best-covering sentences do not hold.
+4. Some question words must be in the answer, not merely weigh in the score:
+   the names and numbers it asks about (the rarest word of each name), the
+   thing a "how much/many X" measures, the attribute of "what is the X of Y",
+   every word of the role in "who is the X of Y" ("finance minister").
+5. The question is refused when a name or number it asks about is nowhere in
+   the corpus, when no candidate holds the words that must be there, when the
+   best candidate covers too little of the question, or when the question
+   wants a kind of answer (a number, a date, a person) that the candidates
+   about it do not hold.
+
+Every threshold is in :class:`Tuning`; they were set on the mechanism over
+several batches of questions, never to fit one question.
 """
 
 from __future__ import annotations
