@@ -26,6 +26,7 @@ from index.store import ChunkStore, StoreError
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64
+STORE_BLOCK = 256  # chunks embedded and written to the store together
 TITLE_MARGIN = 8  # word pieces kept free for [CLS]/[SEP] and the title separator
 
 
@@ -142,9 +143,13 @@ class Indexer:
         return report
 
     def _embed_and_store(self, items: list[tuple[Chunk, dict]]) -> None:
+        # Longest first, like SentenceTransformer.encode does within one call: batches of texts of
+        # about the same length waste little on padding. Storing block by block keeps a killed
+        # build's loss to one block, which the next build re-embeds.
+        items = sorted(items, key=lambda item: len(item[0].embed_text), reverse=True)
         tick = self._progress(len(items)) if self._progress and items else None
-        for start in range(0, len(items), EMBED_BATCH):
-            batch = items[start : start + EMBED_BATCH]
+        for start in range(0, len(items), STORE_BLOCK):
+            batch = items[start : start + STORE_BLOCK]
             vectors = self.embedder.embed_documents([c.embed_text for c, _ in batch], batch_size=EMBED_BATCH)
             self.store.upsert([c.id for c, _ in batch], vectors, [c.text for c, _ in batch], [m for _, m in batch])
             if tick:

@@ -46,7 +46,7 @@ def test_build_killed_part_way_is_repaired_by_the_next_build(tmp_path: Path) -> 
     )
     assert proc.stdout is not None
     for line in proc.stdout:
-        if line.strip() == "batch 2":
+        if line.strip() == "batch 1":  # blocks of 256 chunks: 60 articles make two
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(30)
