@@ -526,6 +526,8 @@ class ExtractiveAnswerer:
         open_terms = [term for term in q.terms if not term.specific and term.word]
         if not top or not open_terms:
             return
+        # One encode for every word this question may need, not one per (term, candidate): fewer model calls.
+        self.words.vectors([term.word for term in open_terms] + [w for c in top for w in _content_words(f"{c.core} {c.context}")])
         for cand in top:
             for term in open_terms:
                 if term.stem in cand.matched:
@@ -616,11 +618,16 @@ class WordVectors:
 
     def best_similarity(self, word: str, text: str) -> float:
         """Highest cosine between ``word`` and any content word of ``text``."""
-        cands = [w for w in dict.fromkeys(words(text)) if w not in STOPWORDS and len(w) > 2 and not w[0].isdigit()]
+        cands = _content_words(text)
         if not cands:
             return 0.0
         vecs = self.vectors([word, *cands])
         return float(max(np.dot(vecs[0], v) for v in vecs[1:]))
+
+
+def _content_words(text: str) -> list[str]:
+    """Distinct lower-case words of ``text`` worth comparing by meaning (no stopwords, numbers or scraps)."""
+    return [w for w in dict.fromkeys(words(text)) if w not in STOPWORDS and len(w) > 2 and not w[0].isdigit()]
 
 
 def _related(a: str, b: str) -> bool:
