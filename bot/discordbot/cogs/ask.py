@@ -131,16 +131,21 @@ class Ask(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         await self.handle_message(message)
 
+    def _admit(self, user_id: int, channel: Any, guild: Any, question: str) -> tuple[str, str | None]:
+        """The question cleaned, and why it is refused (guild, allow-list, cooldown, length), or None."""
+        refusal = self.bot.gate(user_id, channel, guild)
+        if refusal is None:
+            try:
+                question = check_question(question, self.bot.settings.max_question_chars)
+            except QuestionError as exc:
+                refusal = str(exc)
+        return question, refusal
+
     # -- /ask -------------------------------------------------------------------------------
     async def handle_ask(self, interaction: Any, question: str) -> None:
         """``/ask``: checks, ``defer`` at once, answer in a worker, post, open a thread for follow-ups."""
         try:
-            refusal = self.bot.gate(interaction.user.id, interaction.channel, interaction.guild)
-            if refusal is None:
-                try:
-                    question = check_question(question, self.bot.settings.max_question_chars)
-                except QuestionError as exc:
-                    refusal = str(exc)
+            question, refusal = self._admit(interaction.user.id, interaction.channel, interaction.guild, question)
             if refusal is not None:
                 await respond(interaction, refusal, ephemeral=True)
                 return
@@ -184,12 +189,7 @@ class Ask(commands.Cog):
                         message, "Ask me a question after the mention, e.g. `@newsbot Who will develop the tungsten deposit?`"
                     )
                 return
-            refusal = self.bot.gate(message.author.id, channel, message.guild)
-            if refusal is None:
-                try:
-                    question = check_question(question, self.bot.settings.max_question_chars)
-                except QuestionError as exc:
-                    refusal = str(exc)
+            question, refusal = self._admit(message.author.id, channel, message.guild, question)
             if refusal is not None:
                 await self._reply(message, refusal)
                 return
