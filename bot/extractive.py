@@ -160,7 +160,6 @@ _HEAD_NOUNS = frozenset(
         "leaders",
     ]
 )
-_HEAD = re.compile(r"\b(?:which|what)\s+(?:\w+\s+){0,2}?(\w+)", re.I)
 _HEAD_WEIGHT = 0.25
 _NUMBER_WORDS = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|fifty|hundred|dozen|half|twice|double|doubled|triple|tripled|fourfold|threefold|twofold)"
 _SCALE = r"(?:billion|million|thousand|trillion|bn|mn|m|k)"
@@ -354,6 +353,7 @@ class ExtractiveAnswerer:
         heads = _head_nouns(question)
         must_groups = _must_groups(question)
         measured = {x for g in must_groups for x in g}
+        attribute = " ".join(_attribute_words(question))  # "price tag": its head's synonyms are sought for all of it
         out: dict[str, Term] = {}
         for word in words(_HOW.sub(" ", question)):
             if not word or word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
@@ -367,8 +367,8 @@ class ExtractiveAnswerer:
             if s in heads and not specific:
                 weight *= _HEAD_WEIGHT
             must = s in measured and s not in heads
-            phrase = _attribute_phrase(question) if must else None
-            out[s] = Term(s, weight, specific, word=phrase if phrase and s == stem(phrase.split()[-1]) else word, must=must)
+            is_attribute_head = must and attribute and s == stem(attribute.split()[-1])
+            out[s] = Term(s, weight, specific, word=attribute if is_attribute_head else word, must=must)
         mentioned = _mentioned(question)
         # Earlier turns, most recent last: their questions' terms count less, their answers' less still.
         for turn in reversed(list(history)):
@@ -695,7 +695,7 @@ def _must_groups(question: str) -> list[frozenset[str]]:
     """Stems the answer must be about, as groups of which one stem must match.
 
     - "how much/many X": X, the thing measured ("lithium").
-    - "what is the X of Y" / "what is Y's X": any word of X ("price tag", "budget"): a compound may be paraphrased.
+    - "what is the X of Y" / "what is Y's X": X's head noun ("rate" of "interest rate", "budget").
     - "who is the X of Y": every word of X ("finance minister"): the modifier says which person.
     """
     groups: list[frozenset[str]] = []
@@ -706,24 +706,19 @@ def _must_groups(question: str) -> list[frozenset[str]]:
     if m:
         groups += [frozenset({stem(w)}) for w in words(m.group(1)) if _is_content(w)]
         return groups
-    for pattern in _ATTRIBUTE:
-        m = pattern.search(question)
-        if m:
-            content = [w for w in words(m.group(1)) if _is_content(w)]
-            if content:  # the head noun: "rate" of "interest rate" (its synonyms are sought for the whole phrase)
-                groups.append(frozenset({stem(content[-1])}))
-            break
+    attribute = _attribute_words(question)
+    if attribute:
+        groups.append(frozenset({stem(attribute[-1])}))
     return groups
 
 
-def _attribute_phrase(question: str) -> str | None:
-    """The words of "what is the X of Y"'s X, for matching by meaning ("price tag" ~ "costs")."""
+def _attribute_words(question: str) -> list[str]:
+    """The content words of X in "what is the X of Y" / "what is Y's X" ("interest rate"), or none."""
     for pattern in _ATTRIBUTE:
         m = pattern.search(question)
         if m:
-            content = [w for w in words(m.group(1)) if _is_content(w)]
-            return " ".join(content) if content else None
-    return None
+            return [w for w in words(m.group(1)) if _is_content(w)]
+    return []
 
 
 def _is_content(word: str) -> bool:
