@@ -118,8 +118,7 @@ class Newsbot:
         extract = self.extractive.choose(query, hits, folded)
         done = time.perf_counter()
 
-        def timings() -> dict[str, float]:
-            end = time.perf_counter()
+        def timings(end: float) -> dict[str, float]:
             return {
                 "retrieve": round((retrieved - start) * 1000, 1),
                 "answer": round((end - retrieved) * 1000, 1),
@@ -128,19 +127,14 @@ class Newsbot:
 
         if extract.refused:
             log.info("refused %r: %s", question, extract.reason)
-            return Answer(question, REFUSAL, True, [], "extractive", timings(), extract.reason)
+            return Answer(question, REFUSAL, True, [], "extractive", timings(done), extract.reason)
         citations = [_citation(n, sentence, hit) for n, (sentence, hit) in enumerate(extract.sentences, start=1)]
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         if self.llm is None:
-            done_timings = {
-                "retrieve": round((retrieved - start) * 1000, 1),
-                "answer": round((done - retrieved) * 1000, 1),
-                "total": round((done - start) * 1000, 1),
-            }
-            return Answer(question, text, False, citations, "extractive", done_timings, extract.reason)
+            return Answer(question, text, False, citations, "extractive", timings(done), extract.reason)
         fallback = Answer(question, text, False, citations, "extractive-fallback", {}, "")
         result = self._generate(question, query, hits, extract, fallback, on_partial, deadline)
-        result.timings_ms = timings()
+        result.timings_ms = timings(time.perf_counter())
         if query != question and result.mode == "llm":
             result.note = f"asked as: {query}"
         return result
