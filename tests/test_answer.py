@@ -50,9 +50,21 @@ def test_refuses_when_a_named_thing_is_not_in_the_corpus(fake_bot):
         assert "don't say" in answer.answer
 
 
-def test_refuses_a_known_country_with_an_unknown_fact(fake_bot):
-    answer = fake_bot.answer("How much gold did Kyrgyzstan export in 2024?")
-    assert answer.refused
+@pytest.mark.parametrize(
+    "question",
+    [
+        # Kyrgyzstan is there, gold is not, and 2024 only in another country's sentence
+        pytest.param("How much gold did Kyrgyzstan export in 2024?", id="known-country-unknown-fact"),
+        # Kazakhstan and production are there; lithium is not, so no amount can be about it
+        pytest.param("How much lithium does Kazakhstan produce?", id="measured-thing-absent"),
+        # Tau-Ken Samruk is there, a budget is not: the joint-venture shares must not stand in for it
+        pytest.param("What is the annual budget of Tau-Ken Samruk?", id="attribute-absent"),
+        # the only Turkmenistan sentence lists countries, and a role question wants a person
+        pytest.param("Who is the president of Turkmenistan?", id="role-wants-a-person"),
+    ],
+)
+def test_refuses_when_the_corpus_lacks_the_asked_fact(fake_bot, question: str):
+    assert fake_bot.answer(question).refused
 
 
 def test_refuses_when_the_wanted_kind_of_answer_is_missing(fake_bot):
@@ -86,23 +98,6 @@ def test_empty_or_huge_question_is_a_clear_error(fake_bot, question: str):
 def test_question_at_the_limit_is_answered(fake_bot):
     answer = fake_bot.answer(("tungsten " * 250)[:2000])
     assert answer.question
-
-
-def test_how_much_of_a_thing_the_articles_never_mention_is_refused(fake_bot):
-    # Kazakhstan and production are there; lithium is not, so no amount can be about it.
-    answer = fake_bot.answer("How much lithium does Kazakhstan produce?")
-    assert answer.refused
-
-
-def test_attribute_the_articles_lack_is_refused(fake_bot):
-    # Tau-Ken Samruk is there, a budget is not: the joint-venture shares must not stand in for it.
-    answer = fake_bot.answer("What is the annual budget of Tau-Ken Samruk?")
-    assert answer.refused
-
-
-def test_who_with_a_role_wants_a_person_not_a_country(fake_bot):
-    answer = fake_bot.answer("Who is the president of Turkmenistan?")
-    assert answer.refused  # the only Turkmenistan sentence lists countries
 
 
 def test_who_without_a_role_may_be_answered_by_a_country(fake_bot):
