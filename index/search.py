@@ -3,8 +3,9 @@
 Embeddings blur names and numbers ("Severnyi Katpar", "17,000"); BM25 finds
 them exactly. Each candidate is scored on both sides (see Retriever._fuse), and
 reciprocal rank fusion needs no calibration between the two kinds of score.
-The retriever also keeps every chunk's text in memory (for BM25 anyway), which
-lets the answerer look at a hit's neighbouring sentences without another query.
+The retriever also keeps every chunk's text in memory (index/keyword.py loads
+them with the BM25 index), which lets the answerer look at a hit's neighbouring
+sentences without another query.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import bm25s
 import numpy as np
 
 from index.embed import Embedder
+from index.keyword import open_keyword_index
 from index.store import ChunkStore, StoredChunk
 from index.text import terms
 
 log = logging.getLogger(__name__)
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 RRF_K = 60  # the constant from Cormack et al.: damps the weight of the very top ranks
 REFRESH_EVERY_S = 2.0
@@ -102,13 +103,14 @@ class Retriever:
         self.chunks: list[StoredChunk] = []
         self._pos: dict[str, int] = {}
         self._by_doc: dict[str, dict[int, int]] = {}
-        self.doc_freq: Counter[str] = Counter()
+        self.doc_freq: dict[str, int] = {}
+        self.common_words: frozenset[str] = frozenset()
         self._bm25: bm25s.BM25 | None = None
         self.refresh(force=True)
 
     # -- keeping the keyword index current ----------------------------------------
     def refresh(self, force: bool = False) -> None:
-        """Reload chunks from the store if it changed since the last load (checked at most every 2 s)."""
+        """Reload the keyword index if the store changed since the last load (checked at most every 2 s)."""
         now = time.monotonic()
         if not force and now - self._checked_at < REFRESH_EVERY_S:
             return
@@ -117,26 +119,15 @@ class Retriever:
             version = self.store.version()
             if not force and version == self._version:
                 return
-            # In article order, whatever order the store returns (it follows insertion): ties rank the same every time.
-            chunks = sorted(
-                self.store.all_chunks(), key=lambda c: (str(c.meta.get("doc_id", "")), int(c.meta.get("chunk_no", 0)))
-            )
-            tokenized = [terms(f"{c.meta.get('title', '')}\n{c.text}") for c in chunks]
-            bm25 = None
-            if chunks:
-                bm25 = bm25s.BM25()
-                bm25.index(tokenized, show_progress=False)
-            doc_freq: Counter[str] = Counter()
-            for toks in tokenized:
-                doc_freq.update(set(toks))
+            index = open_keyword_index(self.store, version)
             by_doc: dict[str, dict[int, int]] = defaultdict(dict)
-            for i, c in enumerate(chunks):
+            for i, c in enumerate(index.chunks):
                 by_doc[str(c.meta.get("doc_id"))][int(c.meta.get("chunk_no", 0))] = i
-            self.chunks, self._bm25, self.doc_freq = chunks, bm25, doc_freq
-            self._pos = {c.id: i for i, c in enumerate(chunks)}
+            self.chunks, self._bm25, self.doc_freq = index.chunks, index.bm25, index.doc_freq
+            self.common_words = index.common_words
+            self._pos = {c.id: i for i, c in enumerate(index.chunks)}
             self._by_doc = dict(by_doc)
             self._version = version
-            log.debug("keyword index loaded: %d chunks", len(chunks))
 
     def invalidate(self) -> None:
         """Force a reload on the next search (after this process changed the store)."""

@@ -156,9 +156,13 @@ class ChunkStore:
         return self._call(lambda c: c.count())
 
     def version(self) -> str:
-        """Changes whenever a sync writes; readers use it to know their in-memory view is stale."""
-        meta = self._fresh_metadata()
-        return f"{meta.get('version', '0')}:{self._call(lambda c: c.count())}"
+        """Changes whenever a sync has finished writing; readers use it to know their in-memory view is stale.
+
+        Only :meth:`mark_changed` moves it, so a reader does not reload at every block of a build that
+        is still running. A store that no sync has marked yet falls back to its count.
+        """
+        version = self._fresh_metadata().get("version")
+        return str(version) if version else f"0:{self.count()}"
 
     def _fresh_metadata(self) -> dict[str, Any]:
         # A Collection object caches its metadata; another process's writes show only in a fresh read.

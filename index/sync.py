@@ -20,13 +20,14 @@ from pathlib import Path
 
 from index.chunk import PIPELINE_VERSION, Chunk, chunk_article
 from index.embed import Embedder
+from index.keyword import open_keyword_index
 from index.load import Article, ArticleError, corpus_files, doc_id_for, file_hash, load_article
 from index.store import ChunkStore, StoreError
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64
-STORE_BLOCK = 256  # chunks embedded and written to the store together
+STORE_BLOCK = 128  # chunks embedded and written together: a block is ~3 s of work, all a dead server or a kill can cost
 TITLE_MARGIN = 8  # word pieces kept free for [CLS]/[SEP] and the title separator
 
 
@@ -139,8 +140,13 @@ class Indexer:
         self.store.delete(to_delete)
         report.chunks_embedded = len(to_embed)
         if to_embed or to_delete or report.updated:
-            self.store.mark_changed(self.embedder.name)
+            self._mark_changed()
         return report
+
+    def _mark_changed(self) -> None:
+        """Record the change, then save the keyword snapshot of the new version so readers need not build it."""
+        self.store.mark_changed(self.embedder.name)
+        open_keyword_index(self.store)
 
     def _embed_and_store(self, items: list[tuple[Chunk, dict]]) -> None:
         # Longest first, like SentenceTransformer.encode does within one call: batches of texts of
@@ -180,7 +186,7 @@ class Indexer:
         if path is not None:
             path.unlink()
         self.store.delete(ids)
-        self.store.mark_changed(self.embedder.name)
+        self._mark_changed()
         return path
 
 

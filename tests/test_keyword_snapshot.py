@@ -1,0 +1,129 @@
+"""The keyword index on disk (index/keyword.py): saved by `index build`, loaded by readers, rebuilt when unusable."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import index.keyword as keyword
+from index.keyword import KeywordIndex, open_keyword_index, snapshot_root
+from index.search import Retriever
+from index.store import ChunkStore
+from index.sync import Indexer
+from index.text import terms
+from tests.fakes import HashEmbedder
+
+QUESTION = "How much tungsten will the Severnyi Katpar joint venture produce per year?"
+
+
+class CountingStore(ChunkStore):
+    """The real embedded store, counting full reads (the expensive path a snapshot exists to avoid)."""
+
+    full_reads = 0
+
+    def all_chunks(self):
+        CountingStore.full_reads += 1
+        return super().all_chunks()
+
+
+@pytest.fixture
+def built(tmp_path: Path, corpus_dir: Path) -> ChunkStore:
+    store = ChunkStore(tmp_path / "data")
+    Indexer(store, HashEmbedder(), corpus_dir).sync()
+    return store
+
+
+def test_index_build_saves_a_snapshot_equal_to_a_fresh_build_from_the_store(built: ChunkStore) -> None:
+    version = built.version()
+    saved = KeywordIndex.load(snapshot_root(built), version)
+    assert saved is not None, "index build must leave a snapshot of the version it wrote"
+    fresh = KeywordIndex.build(version, built.all_chunks())
+
+    assert [c.id for c in saved.chunks] == [c.id for c in fresh.chunks]
+    assert [c.text for c in saved.chunks] == [c.text for c in fresh.chunks]
+    assert [c.meta for c in saved.chunks] == [c.meta for c in fresh.chunks]
+    assert saved.common_words == fresh.common_words and "tungsten" in saved.common_words
+    # The vocabulary read off the BM25 matrix is the chunk frequency of every term.
+    counted: Counter[str] = Counter()
+    for c in fresh.chunks:
+        counted.update(set(terms(f"{c.meta['title']}\n{c.text}")))
+    assert saved.doc_freq == dict(counted)
+    query = [t for t in terms(QUESTION) if t in fresh.bm25.vocab_dict]
+    assert np.allclose(saved.bm25.get_scores(query), fresh.bm25.get_scores(query))
+
+
+def test_a_new_reader_loads_the_snapshot_without_reading_every_chunk(tmp_path: Path, built: ChunkStore) -> None:
+    CountingStore.full_reads = 0
+    reader = Retriever(CountingStore(tmp_path / "data"), HashEmbedder())
+    assert CountingStore.full_reads == 0
+    assert len(reader.chunks) == built.count()
+    from_snapshot = [(h.chunk_id, round(h.score, 9)) for h in reader.search(QUESTION, k=8)]
+    shutil.rmtree(snapshot_root(built))
+    rebuilt = Retriever(CountingStore(tmp_path / "data"), HashEmbedder())
+    assert CountingStore.full_reads == 1
+    assert from_snapshot == [(h.chunk_id, round(h.score, 9)) for h in rebuilt.search(QUESTION, k=8)]
+
+
+def test_a_missing_or_damaged_snapshot_is_rebuilt_from_the_store(
+    tmp_path: Path, built: ChunkStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = snapshot_root(built)
+    (folder,) = [p for p in root.iterdir()]
+    (folder / "chunks.json").write_text('{"format": "1", "ids": [', encoding="utf-8")  # cut off mid-write
+    CountingStore.full_reads = 0
+    with caplog.at_level(logging.WARNING, logger="index.keyword"):
+        reader = Retriever(CountingStore(tmp_path / "data"), HashEmbedder())
+    assert CountingStore.full_reads == 1 and "unreadable" in caplog.text
+    assert len(reader.chunks) == built.count()
+
+
+def test_an_unwritable_snapshot_folder_costs_speed_not_answers(tmp_path: Path, corpus_dir: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keyword-index").write_text("not a folder")  # mkdir under it fails
+    store = ChunkStore(tmp_path / "data")
+    Indexer(store, HashEmbedder(), corpus_dir).sync()
+    reader = Retriever(store, HashEmbedder())
+    assert len(reader.chunks) == store.count() > 0
+
+
+def test_a_change_moves_the_snapshot_on_and_retokenizes_only_new_chunks(
+    tmp_path: Path, corpus_dir: Path, built: ChunkStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = built.version()
+    article = next(corpus_dir.glob("kazakhstan*.md"))
+    article.write_text(article.read_text(encoding="utf-8") + "\nThe mine will also produce bismuth.\n", encoding="utf-8")
+
+    tokenized: list[str] = []
+
+    def counting_terms(text: str) -> list[str]:
+        tokenized.append(text)
+        return terms(text)
+
+    monkeypatch.setattr(keyword, "terms", counting_terms)
+    Indexer(built, HashEmbedder(), corpus_dir).sync()
+    after = built.version()
+    assert after != before
+    root = snapshot_root(built)
+    assert KeywordIndex.load(root, before) is None, "the old version's snapshot is dropped"
+    snap = KeywordIndex.load(root, after)
+    assert snap is not None and any("bismuth" in c.text for c in snap.chunks)
+    assert 0 < len(tokenized) <= 3, f"only the changed chunks are tokenized again, not all {len(snap.chunks)}"
+    assert any("bismuth" in t for t in tokenized)
+
+
+def test_readers_follow_a_change_made_by_another_writer(tmp_path: Path, corpus_dir: Path, built: ChunkStore) -> None:
+    reader = Retriever(ChunkStore(tmp_path / "data"), HashEmbedder())
+    (corpus_dir / "extra.md").write_text(
+        "---\ntitle: Bolivia lithium deal\nsource: Test Wire\npublished: 2025-12-01\n---\n"
+        "Bolivia signed a lithium agreement with a Korean firm on Monday. The plant will make 25,000 tons a year.\n",
+        encoding="utf-8",
+    )
+    Indexer(built, HashEmbedder(), corpus_dir).sync()
+    reader.invalidate()
+    assert any("Bolivia" in h.text for h in reader.search("Bolivia lithium agreement", k=3))
+    assert open_keyword_index(built).version == built.version()
