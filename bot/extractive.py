@@ -340,8 +340,6 @@ class ExtractiveAnswerer:
         self.retriever = retriever
         self.tuning = tuning or Tuning()
         self.words = WordVectors(retriever.embedder)
-        self._common: frozenset[str] = frozenset()
-        self._common_for: object = None
 
     # -- reading the question -----------------------------------------------------
     def read_question(self, question: str, history: Sequence[Turn] = ()) -> Question:
@@ -388,17 +386,7 @@ class ExtractiveAnswerer:
             if stems:
                 top = max(out[x].weight for x in stems)
                 required.append(frozenset(x for x in stems if out[x].weight >= 0.8 * top))
-        return Question(question, wanted(question), list(out.values()), mentioned, self._common_words(), required, must_groups)
-
-    def _common_words(self) -> frozenset[str]:
-        """Words the corpus writes in lower case somewhere, recomputed when the index changes."""
-        chunks = self.retriever.chunks
-        if self._common_for is not chunks:
-            found: set[str] = set()
-            for c in chunks:
-                found.update(re.findall(r"\b[a-z][a-z-]+\b", c.text))
-            self._common, self._common_for = frozenset(found), chunks
-        return self._common
+        return Question(question, wanted(question), list(out.values()), mentioned, self.retriever.common_words, required, must_groups)
 
     def _fuzzy(self, term: str) -> str | None:
         """The corpus term a misspelt question term most likely means, if any is close enough."""
