@@ -10,7 +10,9 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import grounding
 from bot.extractive import Extract, ExtractiveAnswerer
@@ -22,8 +24,10 @@ from index.embed import Embedder, SentenceTransformerEmbedder
 from index.load import corpus_files
 from index.search import Filters, Hit, Retriever
 from index.store import ChunkStore
-from index.sync import Indexer, SyncReport, rich_progress
 from index.text import terms
+
+if TYPE_CHECKING:
+    from index.sync import Indexer, SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +63,6 @@ class Newsbot:
         # The store first: an unreachable server or a damaged data dir fails in a second, before the model loads.
         self.store = store or ChunkStore(self.settings.data_dir, self.settings.chroma_url, self.settings.chroma_collection)
         self.embedder = embedder or SentenceTransformerEmbedder(self.settings.embed_model)
-        self.indexer = Indexer(
-            self.store, self.embedder, self.settings.corpus_dir, self.settings.chunk_tokens, progress=rich_progress
-        )
         self._notify = notify or (lambda msg: print(msg, file=sys.stderr))
         if auto_build and self.store.count() == 0 and corpus_files(self.settings.corpus_dir):
             self._notify(f"No index yet: building it from {self.settings.corpus_dir} (first run only)...")
@@ -70,6 +71,13 @@ class Newsbot:
         self.retriever = Retriever(self.store, self.embedder)
         self.extractive = ExtractiveAnswerer(self.retriever)
         self.llm = make_backend(self.settings)  # None: extractive answers only (NEWSBOT_LLM=none)
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        """The corpus -> store syncer, made on first use: a process that only answers never imports the chunker."""
+        from index.sync import Indexer, rich_progress
+
+        return Indexer(self.store, self.embedder, self.settings.corpus_dir, self.settings.chunk_tokens, progress=rich_progress)
 
     # -- questions ------------------------------------------------------------------
     def check_question(self, question: str) -> str:
