@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -39,10 +40,23 @@ def bundled_model_path() -> Path:
 
 
 class SentenceTransformerEmbedder:
-    """A local sentence-transformers model (default: the bundled all-MiniLM-L6-v2)."""
+    """A local sentence-transformers model (default: the bundled all-MiniLM-L6-v2), loaded on first use.
+
+    Loading takes seconds (torch, the weights), and a command that embeds nothing, such as
+    ``index build`` with no change or ``index list``, never needs it; ``name`` needs no load.
+    """
 
     def __init__(self, model_path: Path | str | None = None, device: str = "cpu") -> None:
-        # Refuse any hub access: the machine has no network and a silent download would hang.
+        path = Path(model_path) if model_path else bundled_model_path()
+        if not (path / "modules.json").exists() and not (path / "config.json").exists():
+            raise ModelNotFoundError(f"no sentence-transformers model at {path}; set NEWSBOT_EMBED_MODEL to a local model folder")
+        self.path = path
+        self.device = device
+        self.name = path.name if model_path else "all-MiniLM-L6-v2"
+
+    @cached_property
+    def model(self):
+        """The loaded SentenceTransformer (offline: a silent hub download would hang a machine with no network)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -52,18 +66,18 @@ class SentenceTransformerEmbedder:
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on every CLI call
+        return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
 
-        path = Path(model_path) if model_path else bundled_model_path()
-        if not (path / "modules.json").exists() and not (path / "config.json").exists():
-            raise ModelNotFoundError(f"no sentence-transformers model at {path}; set NEWSBOT_EMBED_MODEL to a local model folder")
-        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        self.name = path.name if model_path else "all-MiniLM-L6-v2"
-        self.dim = int(self.model.get_embedding_dimension())
-        self.max_tokens = int(self.model.max_seq_length)
-        self._tokenizer = self.model.tokenizer
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.tokenize(text))
+        return len(self.model.tokenizer.tokenize(text))
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         return self.model.encode(

@@ -144,3 +144,17 @@ def test_results_are_diverse_across_articles(fake_bot):
     hits = fake_bot.search("tungsten Kazakhstan joint venture production", k=6)
     assert len({h.doc_id for h in hits}) == 2
     assert max(sum(h.doc_id == d for h in hits) for d in {h.doc_id for h in hits}) <= 4
+
+
+def test_a_build_with_nothing_to_embed_never_loads_the_model(tmp_path: Path, corpus_dir: Path) -> None:
+    """`index build` with no change, `index list`: seconds of torch and weights saved when nothing needs a vector."""
+    from index.embed import SentenceTransformerEmbedder
+
+    model = SentenceTransformerEmbedder()
+    stand_in = HashEmbedder()
+    stand_in.name = model.name  # the store records the model's name; the check compares names only
+    Indexer(ChunkStore(tmp_path / "data"), stand_in, corpus_dir).sync()
+
+    report = Indexer(ChunkStore(tmp_path / "data"), model, corpus_dir).sync()
+    assert (report.unchanged, report.chunks_embedded) == (2, 0)
+    assert "model" not in vars(model), "the model was loaded though nothing was embedded"
