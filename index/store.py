@@ -165,10 +165,9 @@ class ChunkStore:
         return str(version) if version else f"0:{self.count()}"
 
     def _fresh_metadata(self) -> dict[str, Any]:
-        # A Collection object caches its metadata; another process's writes show only in a fresh read.
-        if self.chroma_url:
-            return self._call(lambda c: self._client.get_collection(self.collection_name).metadata) or {}
-        return self._call(lambda c: c.metadata) or {}
+        # A Collection object caches its metadata; another client's writes (another process, or another
+        # ChunkStore on the same data dir) show only in a fresh read.
+        return self._call(lambda c: self._client.get_collection(self.collection_name).metadata) or {}
 
     def model_name(self) -> str | None:
         return self._fresh_metadata().get("embed_model")
@@ -179,6 +178,10 @@ class ChunkStore:
         for ids, _, metas in self._pages(include=["metadatas"]):
             out.update(zip(ids, metas, strict=False))
         return out
+
+    def ids_of(self, doc_id: str) -> list[str]:
+        """Chunk ids of one article (a metadata-filtered read, not a scan)."""
+        return list(self._call(lambda c: c.get(where={"doc_id": doc_id}, include=[]))["ids"])
 
     def all_chunks(self) -> list[StoredChunk]:
         out: list[StoredChunk] = []
@@ -233,6 +236,15 @@ class ChunkStore:
             batch = list(ids[start : start + _GET_PAGE])
             self._call(lambda c, batch=batch: c.delete(ids=batch))
 
+    def mark_writing(self) -> None:
+        """Flag the store as being written (the version stays): until :meth:`mark_changed`, no saved view of it is trusted."""
+        meta = self._fresh_metadata()
+        self._call(lambda c: c.modify(metadata={**meta, "writing": 1}))
+
+    def is_writing(self) -> bool:
+        """A write began and has not been marked done (it is running, or it was killed)."""
+        return bool(self._fresh_metadata().get("writing"))
+
     def mark_changed(self, embed_model: str) -> None:
-        """Record a new version (time-based) and the embedding model that filled the store."""
-        self._call(lambda c: c.modify(metadata={"version": str(time.time_ns()), "embed_model": embed_model}))
+        """Record a new version (time-based) and the embedding model that filled the store; clears the writing flag."""
+        self._call(lambda c: c.modify(metadata={"version": str(time.time_ns()), "embed_model": embed_model, "writing": 0}))

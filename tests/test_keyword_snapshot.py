@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import index.keyword as keyword
-from index.keyword import KeywordIndex, open_keyword_index, snapshot_root
+from index.keyword import KeywordIndex, snapshot_root
 from index.search import Retriever
 from index.store import ChunkStore
 from index.sync import Indexer
@@ -117,13 +117,51 @@ def test_a_change_moves_the_snapshot_on_and_retokenizes_only_new_chunks(
 
 
 def test_readers_follow_a_change_made_by_another_writer(tmp_path: Path, corpus_dir: Path, built: ChunkStore) -> None:
-    reader = Retriever(ChunkStore(tmp_path / "data"), HashEmbedder())
+    reader = Retriever(CountingStore(tmp_path / "data"), HashEmbedder())
     (corpus_dir / "extra.md").write_text(
         "---\ntitle: Bolivia lithium deal\nsource: Test Wire\npublished: 2025-12-01\n---\n"
         "Bolivia signed a lithium agreement with a Korean firm on Monday. The plant will make 25,000 tons a year.\n",
         encoding="utf-8",
     )
     Indexer(built, HashEmbedder(), corpus_dir).sync()
+    CountingStore.full_reads = 0
     reader.invalidate()
     assert any("Bolivia" in h.text for h in reader.search("Bolivia lithium agreement", k=3))
-    assert open_keyword_index(built).version == built.version()
+    assert reader._version == built.version(), "the reader sees the writer's new version"
+    assert CountingStore.full_reads == 0, "and loads the snapshot the writer saved"
+
+
+class MetadataCountingStore(ChunkStore):
+    full_reads = 0
+
+    def all_metadata(self):
+        MetadataCountingStore.full_reads += 1
+        return super().all_metadata()
+
+
+def test_a_no_change_build_takes_the_stored_ids_from_the_snapshot(tmp_path: Path, corpus_dir: Path, built: ChunkStore) -> None:
+    MetadataCountingStore.full_reads = 0
+    report = Indexer(MetadataCountingStore(tmp_path / "data"), HashEmbedder(), corpus_dir).sync()
+    assert (report.unchanged, report.chunks_embedded) == (2, 0)
+    assert MetadataCountingStore.full_reads == 0
+
+
+def test_a_write_that_never_finished_makes_the_next_build_read_the_store(
+    tmp_path: Path, corpus_dir: Path, built: ChunkStore
+) -> None:
+    """A killed build can leave chunks the snapshot does not list, even at the same count: it must not be trusted."""
+    embedder = HashEmbedder()
+    expected = set(built.all_metadata())
+    victim = sorted(expected)[0]
+    built.mark_writing()
+    built.delete([victim])  # same count as before: one chunk gone, one stray one added
+    stray = {"doc_id": "an-article-since-deleted", "chunk_no": 0, "n_chunks": 1, "title": "Gone"}
+    built.upsert(["an-article-since-deleted:0:feedbeef"], embedder.embed_documents(["gone"]), ["Gone."], [stray])
+    assert built.count() == len(expected)
+
+    MetadataCountingStore.full_reads = 0
+    report = Indexer(MetadataCountingStore(tmp_path / "data"), embedder, corpus_dir).sync()
+    assert MetadataCountingStore.full_reads == 1
+    assert set(built.all_metadata()) == expected, "the stray chunk is deleted and the missing one embedded again"
+    assert report.chunks_embedded == 1 and report.deleted == 1
+    assert not built.is_writing()
