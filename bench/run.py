@@ -278,7 +278,12 @@ def table(r: dict, n: int) -> list[tuple[str, str, str, str]]:
             "< 2 s",
             ok(re_["in_process_s"] < 2 and re_["embedded"] == 0),
         ),
-        (f"no-change `newsbot index build` process @ {n + 2}", f"{re_['cli_s']:.2f} s" if re_["cli_s"] else "failed", "-", ""),
+        (
+            f"no-change `newsbot index build` process @ {n + 2}",
+            f"{re_['cli_s']:.2f} s" if re_["cli_s"] else "failed",
+            "< 2 s",
+            ok(bool(re_["cli_s"]) and re_["cli_s"] < 2),
+        ),
         ("golden @ 2 articles", small["score"], "23/23", ok(small["score"].split("/")[0] == small["score"].split("/")[1])),
         (
             f"golden @ {n + 2} articles",
