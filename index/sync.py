@@ -15,6 +15,7 @@ import shutil
 import sys
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -167,14 +168,24 @@ class Indexer:
         # Longest first, like SentenceTransformer.encode does within one call: batches of texts of
         # about the same length waste little on padding. Storing block by block keeps a killed
         # build's loss to one block, which the next build re-embeds.
+        # A block is written by a worker thread while the next one is embedded: Chroma's writes (about
+        # 1 ms a chunk embedded, more to a server) then hide behind the model, which releases the GIL.
+        # At most one write is in flight, so its error (a server gone) surfaces within one block.
         items = sorted(items, key=lambda item: len(item[0].embed_text), reverse=True)
         tick = self._progress(len(items)) if self._progress and items else None
-        for start in range(0, len(items), STORE_BLOCK):
-            batch = items[start : start + STORE_BLOCK]
-            vectors = self.embedder.embed_documents([c.embed_text for c, _ in batch], batch_size=EMBED_BATCH)
-            self.store.upsert([c.id for c, _ in batch], vectors, [c.text for c, _ in batch], [m for _, m in batch])
-            if tick:
-                tick(len(batch))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-store") as writer:
+            pending: Future | None = None
+            for start in range(0, len(items), STORE_BLOCK):
+                batch = items[start : start + STORE_BLOCK]
+                vectors = self.embedder.embed_documents([c.embed_text for c, _ in batch], batch_size=EMBED_BATCH)
+                if pending is not None:
+                    pending.result()
+                ids, texts, metas = [c.id for c, _ in batch], [c.text for c, _ in batch], [m for _, m in batch]
+                pending = writer.submit(self.store.upsert, ids, vectors, texts, metas)
+                if tick:
+                    tick(len(batch))
+            if pending is not None:
+                pending.result()
 
     def add_file(self, source: Path) -> tuple[Article, int]:
         """Copy ``source`` into the corpus and index it; return the article and its chunk count.
