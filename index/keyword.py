@@ -35,7 +35,7 @@ from index.text import terms
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
-FORMAT = "1"  # bump when the files or the tokenizer change: older snapshots are then ignored
+FORMAT = "2"  # bump when the files or the tokenizer change: older snapshots are then ignored
 _CHUNKS = "chunks.json"
 _TOKENS = "tokens.json"
 _BM25 = "bm25"
