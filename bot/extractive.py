@@ -512,6 +512,8 @@ class ExtractiveAnswerer:
         t = self.tuning
         top = sorted(candidates, key=lambda c: c.score, reverse=True)[: t.synonym_candidates]
         open_terms = [term for term in q.terms if not term.specific and term.word]
+        # Only a candidate that misses some open term is compared by meaning, so only its words need vectors.
+        top = [c for c in top if any(term.stem not in c.matched for term in open_terms)]
         if not top or not open_terms:
             return
         # One encode for every word this question may need, not one per (term, candidate): fewer model calls.
@@ -553,12 +555,16 @@ class ExtractiveAnswerer:
     def _matches(self, q: Question, sentence_terms: list[str]) -> set[str]:
         """Stems of the question's key terms found in a sentence (exactly, by shared prefix, or misspelt)."""
         present = set(sentence_terms)
+        by_prefix: dict[str, list[str]] = {}  # two stems of 4+ letters are related only if their first 4 agree
+        for p in present:
+            if len(p) >= 4:
+                by_prefix.setdefault(p[:4], []).append(p)
         found: set[str] = set()
         for term in q.terms:
             s = term.stem
             if (
                 s in present
-                or (len(s) >= 4 and any(len(p) >= 4 and _related(s, p) for p in present))
+                or (len(s) >= 4 and any(_related(s, p) for p in by_prefix.get(s[:4], ())))
                 or (
                     len(s) >= 5
                     and not s.isdigit()
