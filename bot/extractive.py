@@ -30,7 +30,7 @@ several batches of questions, never to fit one question.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -38,8 +38,9 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from bot.types import Turn
+from index.keyword import WordTable
 from index.search import Hit, Retriever
-from index.text import STOPWORDS, stem, terms, words
+from index.text import STOPWORDS, content_words, stem, terms, words
 
 # Words that frame a question but are not what it is about.
 _FRAME = frozenset(
@@ -339,7 +340,7 @@ class ExtractiveAnswerer:
     def __init__(self, retriever: Retriever, tuning: Tuning | None = None) -> None:
         self.retriever = retriever
         self.tuning = tuning or Tuning()
-        self.words = WordVectors(retriever.embedder)
+        self.words = WordVectors(retriever.embedder, lambda: retriever.word_vectors)
 
     # -- reading the question -----------------------------------------------------
     def read_question(self, question: str, history: Sequence[Turn] = ()) -> Question:
@@ -517,7 +518,7 @@ class ExtractiveAnswerer:
         if not top or not open_terms:
             return
         # One encode for every word this question may need, not one per (term, candidate): fewer model calls.
-        self.words.vectors([term.word for term in open_terms] + [w for c in top for w in _content_words(f"{c.core} {c.context}")])
+        self.words.vectors([term.word for term in open_terms] + [w for c in top for w in content_words(f"{c.core} {c.context}")])
         for cand in top:
             for term in open_terms:
                 if term.stem in cand.matched:
@@ -596,13 +597,20 @@ def _refers_back(sentence: str) -> bool:
 class WordVectors:
     """Single-word embeddings from the sentence model, cached, to match words by meaning."""
 
-    def __init__(self, embedder, max_cached: int = 100_000) -> None:
+    def __init__(self, embedder, corpus: Callable[[], WordTable | None] = lambda: None, max_cached: int = 100_000) -> None:
         self._embedder = embedder
+        self._corpus = corpus  # the corpus's words, embedded by `index build` (see index/keyword.py)
         self._cache: dict[str, np.ndarray] = {}
         self._max = max_cached
 
     def vectors(self, items: Sequence[str]) -> list[np.ndarray]:
         todo = [w for w in dict.fromkeys(items) if w not in self._cache]
+        table = self._corpus() if todo else None
+        if table is not None:
+            for w in todo:
+                if (v := table.get(w)) is not None:
+                    self._cache[w] = v
+            todo = [w for w in todo if w not in self._cache]
         if todo:
             if len(self._cache) + len(todo) > self._max:
                 self._cache.clear()
@@ -612,16 +620,11 @@ class WordVectors:
 
     def best_similarity(self, word: str, text: str) -> float:
         """Highest cosine between ``word`` and any content word of ``text``."""
-        cands = _content_words(text)
+        cands = content_words(text)
         if not cands:
             return 0.0
         vecs = self.vectors([word, *cands])
         return float(max(np.dot(vecs[0], v) for v in vecs[1:]))
-
-
-def _content_words(text: str) -> list[str]:
-    """Distinct lower-case words of ``text`` worth comparing by meaning (no stopwords, numbers or scraps)."""
-    return [w for w in dict.fromkeys(words(text)) if w not in STOPWORDS and len(w) > 2 and not w[0].isdigit()]
 
 
 def _related(a: str, b: str) -> bool:

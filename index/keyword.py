@@ -22,15 +22,16 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import bm25s
 import numpy as np
 
+from index.embed import Embedder
 from index.store import ChunkStore, StoredChunk
-from index.text import terms
+from index.text import content_words, terms
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
@@ -39,6 +40,35 @@ FORMAT = "2"  # bump when the files or the tokenizer change: older snapshots are
 _CHUNKS = "chunks.json"
 _TOKENS = "tokens.json"
 _BM25 = "bm25"
+_WORDS = "words.json"
+_WORD_VECTORS = "word_vectors.npy"
+WORD_BATCH = 128
+
+
+@dataclass
+class WordTable:
+    """A vector for every content word of the corpus, one row each (memory-mapped when loaded).
+
+    The answerer compares question words with the words of candidate sentences by meaning.
+    Embedding a word costs about 1 ms here, and a new question's candidates brought 10-140
+    unseen words: the slowest answers of a warm process. `index build` embeds them instead,
+    each word once (words already in the previous snapshot are copied, not embedded again).
+    """
+
+    model: str
+    words: list[str]
+    vectors: np.ndarray
+    _rows: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rows = {w: i for i, w in enumerate(self.words)}
+
+    def get(self, word: str) -> np.ndarray | None:
+        row = self._rows.get(word)
+        return None if row is None else np.asarray(self.vectors[row], dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.words)
 
 
 @dataclass
@@ -51,6 +81,7 @@ class KeywordIndex:
     doc_freq: dict[str, int]  # stemmed term -> number of chunks holding it
     common_words: frozenset[str]  # words the corpus writes in lower case somewhere (names are not among them)
     tokens: dict[str, list[str]] = field(default_factory=dict, repr=False)  # chunk id -> terms; only when built here
+    word_vectors: WordTable | None = None  # saved by `index build`; a reader that builds the index has none
 
     @classmethod
     def build(cls, version: str, chunks: Iterable[StoredChunk], known_tokens: dict[str, list[str]] | None = None) -> KeywordIndex:
@@ -89,6 +120,10 @@ class KeywordIndex:
             (tmp / _TOKENS).write_text(json.dumps(self.tokens, ensure_ascii=False), encoding="utf-8")
             if self.bm25 is not None:
                 self.bm25.save(str(tmp / _BM25), show_progress=False)
+            if self.word_vectors is not None:
+                table = {"model": self.word_vectors.model, "words": self.word_vectors.words}
+                (tmp / _WORDS).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+                np.save(tmp / _WORD_VECTORS, np.asarray(self.word_vectors.vectors, dtype=np.float32))
             tmp.rename(final)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -114,7 +149,7 @@ class KeywordIndex:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("keyword snapshot %s is unreadable (%s); rebuilding it from the store", folder, exc)
             return None
-        return cls(version, chunks, bm25, _doc_freq(bm25), frozenset(table.get("common_words", ())))
+        return cls(version, chunks, bm25, _doc_freq(bm25), frozenset(table.get("common_words", ())), {}, _load_words(folder))
 
 
 def snapshot_root(store: ChunkStore) -> Path:
@@ -123,14 +158,19 @@ def snapshot_root(store: ChunkStore) -> Path:
     return store.data_dir / "keyword-index" / key
 
 
-def open_keyword_index(store: ChunkStore, version: str | None = None) -> KeywordIndex:
-    """The keyword index of the store as it is now: its snapshot if one is saved, else built and saved."""
+def open_keyword_index(store: ChunkStore, version: str | None = None, embedder: Embedder | None = None) -> KeywordIndex:
+    """The keyword index of the store as it is now: its snapshot if one is saved, else built and saved.
+
+    With an ``embedder`` (``index build`` passes its own), a new snapshot also holds the corpus's word vectors.
+    """
     version = version or store.version()
     root = snapshot_root(store)
     loaded = KeywordIndex.load(root, version)
     if loaded is not None:
         return loaded
     built = KeywordIndex.build(version, store.all_chunks(), _previous_tokens(root))
+    if embedder is not None:
+        built.word_vectors = embed_corpus_words(built.chunks, embedder, _previous_words(root))
     try:
         built.save(root)
     except OSError as exc:  # a read-only or full disk costs speed on the next start, nothing else
@@ -140,16 +180,52 @@ def open_keyword_index(store: ChunkStore, version: str | None = None) -> Keyword
     return built
 
 
+def embed_corpus_words(chunks: Sequence[StoredChunk], embedder: Embedder, previous: WordTable | None) -> WordTable:
+    """Vectors of every content word in the chunks' texts and titles; rows of ``previous`` are reused."""
+    vocab = sorted({w for c in chunks for text in (c.text, str(c.meta.get("title", ""))) for w in content_words(text)})
+    reuse = previous if previous is not None and previous.model == embedder.name else None
+    known = {w: v for w in vocab if reuse is not None and (v := reuse.get(w)) is not None}
+    todo = [w for w in vocab if w not in known]
+    fresh = embedder.embed_documents(todo, batch_size=WORD_BATCH) if todo else []
+    known.update(zip(todo, fresh, strict=True))
+    vectors = np.stack([known[w] for w in vocab]).astype(np.float32) if vocab else np.zeros((0, 0), np.float32)
+    log.debug("word vectors: %d words, %d embedded", len(vocab), len(todo))
+    return WordTable(embedder.name, vocab, vectors)
+
+
+def _load_words(folder: Path) -> WordTable | None:
+    try:
+        table = json.loads((folder / _WORDS).read_text(encoding="utf-8"))
+        vectors = np.load(folder / _WORD_VECTORS, mmap_mode="r")
+    except (OSError, ValueError):
+        return None  # none saved (a reader built this snapshot): the answerer embeds words as it needs them
+    if len(table.get("words", ())) != len(vectors):
+        return None
+    return WordTable(str(table.get("model", "")), list(table["words"]), vectors)
+
+
+def _newest_snapshots(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if not p.name.startswith(".tmp-")), key=_mtime, reverse=True)
+
+
 def _previous_tokens(root: Path) -> dict[str, list[str]]:
     """Token lists of the newest saved snapshot, by chunk id (empty when there is none)."""
-    if not root.is_dir():
-        return {}
-    for folder in sorted((p for p in root.iterdir() if not p.name.startswith(".tmp-")), key=_mtime, reverse=True):
+    for folder in _newest_snapshots(root):
         try:
             return json.loads((folder / _TOKENS).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
     return {}
+
+
+def _previous_words(root: Path) -> WordTable | None:
+    """The word vectors of the newest saved snapshot that has them."""
+    for folder in _newest_snapshots(root):
+        if (table := _load_words(folder)) is not None:
+            return table
+    return None
 
 
 def _mtime(path: Path) -> float:

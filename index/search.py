@@ -24,7 +24,7 @@ import bm25s
 import numpy as np
 
 from index.embed import Embedder
-from index.keyword import open_keyword_index
+from index.keyword import WordTable, open_keyword_index
 from index.store import ChunkStore, StoredChunk
 from index.text import terms
 
@@ -105,6 +105,7 @@ class Retriever:
         self._by_doc: dict[str, dict[int, int]] = {}
         self.doc_freq: dict[str, int] = {}
         self.common_words: frozenset[str] = frozenset()
+        self.word_vectors: WordTable | None = None  # the corpus's words, embedded by `index build`
         self._bm25: bm25s.BM25 | None = None
         self.refresh(force=True)
 
@@ -125,6 +126,8 @@ class Retriever:
                 by_doc[str(c.meta.get("doc_id"))][int(c.meta.get("chunk_no", 0))] = i
             self.chunks, self._bm25, self.doc_freq = index.chunks, index.bm25, index.doc_freq
             self.common_words = index.common_words
+            table = index.word_vectors
+            self.word_vectors = table if table is not None and table.model == self.embedder.name else None
             self._pos = {c.id: i for i, c in enumerate(index.chunks)}
             self._by_doc = dict(by_doc)
             self._version = version

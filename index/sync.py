@@ -162,7 +162,7 @@ class Indexer:
     def _mark_changed(self) -> None:
         """Record the change, then save the keyword snapshot of the new version so readers need not build it."""
         self.store.mark_changed(self.embedder.name)
-        open_keyword_index(self.store)
+        open_keyword_index(self.store, embedder=self.embedder)
 
     def _embed_and_store(self, items: list[tuple[Chunk, dict]]) -> None:
         # Longest first, like SentenceTransformer.encode does within one call: batches of texts of

@@ -238,3 +238,8 @@ def _words(text: str) -> tuple[str, ...]:
 @lru_cache(maxsize=16384)
 def _terms(text: str) -> tuple[str, ...]:
     return tuple(stem(w) for w in _words(text) if (w and w not in STOPWORDS and len(w) > 1) or w.isdigit())
+
+
+def content_words(text: str) -> list[str]:
+    """Distinct lower-case words of ``text`` worth comparing by meaning (no stopwords, numbers or scraps)."""
+    return [w for w in dict.fromkeys(words(text)) if w not in STOPWORDS and len(w) > 2 and not w[0].isdigit()]

@@ -165,3 +165,49 @@ def test_a_write_that_never_finished_makes_the_next_build_read_the_store(
     assert set(built.all_metadata()) == expected, "the stray chunk is deleted and the missing one embedded again"
     assert report.chunks_embedded == 1 and report.deleted == 1
     assert not built.is_writing()
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hashing embedder, recording every text it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts, batch_size: int = 64):
+        self.texts.extend(texts)
+        return super().embed_documents(texts, batch_size)
+
+
+def test_index_build_embeds_the_corpus_words_once_and_answers_reuse_them(tmp_path: Path, corpus_dir: Path) -> None:
+    embedder = CountingEmbedder()
+    store = ChunkStore(tmp_path / "data")
+    Indexer(store, embedder, corpus_dir).sync()
+    snap = KeywordIndex.load(snapshot_root(store), store.version())
+    assert snap is not None and snap.word_vectors is not None
+    assert {"tungsten", "venture", "antimony"} <= set(snap.word_vectors.words)
+    assert np.allclose(snap.word_vectors.get("tungsten"), embedder.embed_documents(["tungsten"])[0])
+
+    # A new reader compares corpus words by meaning without embedding any of them again.
+    reader = Retriever(store, embedder)
+    from bot.extractive import ExtractiveAnswerer
+
+    answerer = ExtractiveAnswerer(reader)
+    embedder.texts.clear()
+    answerer.words.vectors(["tungsten", "antimony", "gobbledygookery"])
+    assert embedder.texts == ["gobbledygookery"], "only a word the corpus lacks is embedded at question time"
+
+    # A change embeds only the words that are new to the corpus.
+    article = next(corpus_dir.glob("kazakhstan*.md"))
+    article.write_text(article.read_text(encoding="utf-8") + "\nThe mine will also yield bismuth.\n", encoding="utf-8")
+    embedder.texts.clear()
+    Indexer(store, embedder, corpus_dir).sync()
+    new_words = [t for t in embedder.texts if " " not in t]
+    assert "bismuth" in new_words and "tungsten" not in new_words
+
+
+def test_word_vectors_of_another_model_are_not_used(tmp_path: Path, built: ChunkStore) -> None:
+    other = HashEmbedder()
+    other.name = "another-model"
+    assert Retriever(built, other).word_vectors is None
+    assert Retriever(built, HashEmbedder()).word_vectors is not None
