@@ -1,4 +1,5 @@
-"""The keyword side of retrieval, kept on disk: every chunk's text and a BM25 index, one snapshot per store version.
+"""The keyword side of retrieval, kept on disk: every chunk's text, a BM25 index and the corpus's word vectors,
+one snapshot per store version.
 
 Building it means reading every chunk back from Chroma and tokenizing it: at
 11,664 chunks (2,002 articles) that took 3.2 s and left the process about
@@ -121,8 +122,8 @@ class KeywordIndex:
             if self.bm25 is not None:
                 self.bm25.save(str(tmp / _BM25), show_progress=False)
             if self.word_vectors is not None:
-                table = {"model": self.word_vectors.model, "words": self.word_vectors.words}
-                (tmp / _WORDS).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+                listing = {"model": self.word_vectors.model, "words": self.word_vectors.words}
+                (tmp / _WORDS).write_text(json.dumps(listing, ensure_ascii=False), encoding="utf-8")
                 np.save(tmp / _WORD_VECTORS, np.asarray(self.word_vectors.vectors, dtype=np.float32))
             tmp.rename(final)
         except OSError:
