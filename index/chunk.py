@@ -63,6 +63,31 @@ def sentence_lines(text: str) -> str:
     return "\n\n".join("\n".join(split_sentences(p)) for p in paragraphs)
 
 
+class LineTokenCounter:
+    """``count_tokens`` of a multi-line text as the sum over its lines, each distinct line tokenized once.
+
+    The splitter measures a paragraph, then its sentences, then re-measures them while merging: at
+    2,002 articles that was 78,607 tokenizer calls and 7 of the build's 8 s of chunking. A text
+    here is whole sentences, one per line, and a WordPiece tokenizer (the default model's) never
+    joins tokens across a line break, so the sum is exact. For a tokenizer that spends tokens on the
+    break itself, that cost is measured once and added per break.
+    """
+
+    def __init__(self, count_tokens: Callable[[str], int]) -> None:
+        self._count = count_tokens
+        self._lines: dict[str, int] = {}
+        self._break = max(0, count_tokens("a\nb") - count_tokens("a") - count_tokens("b"))
+
+    def __call__(self, text: str) -> int:
+        lines = text.split("\n")
+        total = self._break * (len(lines) - 1)
+        for line in lines:
+            if (n := self._lines.get(line)) is None:
+                n = self._lines[line] = self._count(line) if line.strip() else 0
+            total += n
+        return total
+
+
 def chunk_article(
     article: Article,
     count_tokens: Callable[[str], int],
@@ -77,7 +102,7 @@ def chunk_article(
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=max_tokens,
         chunk_overlap=overlap_tokens,
-        length_function=count_tokens,
+        length_function=LineTokenCounter(count_tokens),
         # Paragraphs first, then sentences; words only for a sentence too long on its own.
         separators=["\n\n", "\n", " "],
         keep_separator=False,

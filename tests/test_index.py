@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from pathlib import Path
 
 import pytest
 
-from index.chunk import chunk_article
+from index.chunk import LineTokenCounter, chunk_article
 from index.load import load_article
 from index.search import Filters
 from index.store import ChunkStore
@@ -44,6 +45,38 @@ def test_consecutive_chunks_share_a_sentence_of_context():
     shared = [set(a.text.split("\n")) & set(b.text.split("\n")) for a, b in itertools.pairwise(chunks)]
     assert len(shared) >= 3 and sum(bool(x) for x in shared) >= 2 * len(shared) / 3
     assert any(c.text.startswith("Tungsten, used to") and "not mined the metal since 2015" in c.text for c in chunks)
+
+
+def test_line_counter_tokenizes_each_line_once_and_charges_what_a_line_break_costs():
+    calls: list[str] = []
+
+    def count(text: str) -> int:  # a tokenizer that spends two tokens on every line break
+        calls.append(text)
+        return len(text.split()) + 2 * text.count("\n")
+
+    text = "One two three.\nFour five.\n\nSix."
+    whole = count(text)
+    counter = LineTokenCounter(count)
+    calls.clear()
+    assert counter(text) == whole == 6 + 3 * 2
+    assert counter("Four five.\nOne two three.") == 5 + 2
+    assert sorted(calls) == ["Four five.", "One two three.", "Six."], "each distinct line is tokenized once"
+
+
+def test_chunks_come_out_the_same_as_with_whole_text_counts():
+    """The per-line counter is an optimisation only: the splitter cuts exactly where whole-text counts cut."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from index.chunk import sentence_lines
+
+    article = load_article(CORPUS / "spglobal-central-asia-critical-minerals.md")
+    words_only = lambda text: len(text.split())  # noqa: E731 - counts nothing for a line break, like WordPiece
+    chunks = chunk_article(article, words_only, max_tokens=60, overlap_tokens=30)
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=60, chunk_overlap=30, length_function=words_only, separators=["\n\n", "\n", " "], keep_separator=False
+    )
+    expected = [p.strip() for p in splitter.split_text(sentence_lines(article.text)) if p.strip()]
+    assert [c.text for c in chunks] == [re.sub(r"\n\s*\n", "\n", p) for p in expected]
 
 
 def test_second_build_embeds_nothing(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.evaluate import read_rows, run_eval
+from index.chunk import LineTokenCounter
 from tests.conftest import GOLDEN, ROOT
 
 pytestmark = pytest.mark.heavy
@@ -63,6 +64,18 @@ def test_chunks_fit_the_model_window(real_bot, real_embedder):
     for chunk in real_bot.store.all_chunks():
         embed_text = f"{chunk.meta['title']}.\n{chunk.text}"
         assert real_embedder.count_tokens(embed_text) + 2 <= real_embedder.max_tokens, chunk.id
+
+
+def test_chunk_token_counts_match_the_real_tokenizer(real_bot, real_embedder):
+    """The chunker sums per-line counts, and count_tokens uses a private copy of the Rust tokenizer: both
+    must give the word pieces of ``tokenizer.tokenize`` on whole chunks, also after encoding has run."""
+    real_embedder.embed_documents(["padding and truncation are switched on and off by encode"])
+    tokenize = real_embedder.model.tokenizer.tokenize
+    counter = LineTokenCounter(real_embedder.count_tokens)
+    long_text = " ".join(chunk.text for chunk in real_bot.store.all_chunks()[:6])
+    assert real_embedder.count_tokens(long_text) == len(tokenize(long_text)) > real_embedder.max_tokens
+    for chunk in real_bot.store.all_chunks():
+        assert counter(chunk.text) == real_embedder.count_tokens(chunk.text) == len(tokenize(chunk.text)), chunk.id
 
 
 def _newsbot(args: list[str], tmp_path: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
