@@ -7,6 +7,7 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.chunk import LineTokenCounter, chunk_article
@@ -77,6 +78,23 @@ def test_chunks_come_out_the_same_as_with_whole_text_counts():
     )
     expected = [p.strip() for p in splitter.split_text(sentence_lines(article.text)) if p.strip()]
     assert [c.text for c in chunks] == [re.sub(r"\n\s*\n", "\n", p) for p in expected]
+
+
+def test_chunk_text_is_stored_in_the_metadata_and_old_stores_still_read(tmp_path: Path):
+    store = ChunkStore(tmp_path / "data")
+    vector = np.ones((1, 8), dtype=np.float32) / np.sqrt(8)
+    store.upsert(["a:0:x"], vector, ["New layout."], [{"doc_id": "a", "chunk_no": 0}])
+    # A row written by an earlier newsbot: the text as Chroma's document.
+    store._col.upsert(ids=["b:0:y"], embeddings=vector, documents=["Old layout."], metadatas=[{"doc_id": "b", "chunk_no": 0}])
+    raw = store._col.get(ids=["a:0:x"], include=["documents", "metadatas"])
+    assert raw["documents"] == [None] and raw["metadatas"][0]["text"] == "New layout."
+    assert {c.id: (c.text, c.meta) for c in store.all_chunks()} == {
+        "a:0:x": ("New layout.", {"doc_id": "a", "chunk_no": 0}),
+        "b:0:y": ("Old layout.", {"doc_id": "b", "chunk_no": 0}),
+    }
+    assert store.all_metadata()["a:0:x"] == {"doc_id": "a", "chunk_no": 0}
+    store.update_metadata(["a:0:x"], [{"doc_id": "a", "chunk_no": 0, "published": "2025-11-06"}])
+    assert store.all_chunks()[0].text == "New layout.", "a metadata update keeps the text"
 
 
 def test_second_build_embeds_nothing(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):
