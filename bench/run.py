@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=2000, help="generated articles beside the two real ones")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=3, help="passes over the questions for warm latency")
-    parser.add_argument("--cold-runs", type=int, default=5, help="alternated ask/floor pairs; medians (one stall moved a median of 3 by 0.6 s)")
+    parser.add_argument(
+        "--cold-runs", type=int, default=5, help="alternated ask/floor pairs; medians (one stall moved a median of 3 by 0.6 s)"
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temp dir)")
     args = parser.parse_args(argv)
 

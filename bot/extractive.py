@@ -387,7 +387,9 @@ class ExtractiveAnswerer:
             if stems:
                 top = max(out[x].weight for x in stems)
                 required.append(frozenset(x for x in stems if out[x].weight >= 0.8 * top))
-        return Question(question, wanted(question), list(out.values()), mentioned, self.retriever.common_words, required, must_groups)
+        return Question(
+            question, wanted(question), list(out.values()), mentioned, self.retriever.common_words, required, must_groups
+        )
 
     def _fuzzy(self, term: str) -> str | None:
         """The corpus term a misspelt question term most likely means, if any is close enough."""

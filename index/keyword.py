@@ -261,4 +261,3 @@ def _doc_freq(bm25: bm25s.BM25 | None) -> dict[str, int]:
         return {}
     counts = np.diff(np.asarray(bm25.scores["indptr"]))
     return {term: int(counts[tid]) for term, tid in bm25.vocab_dict.items() if term and tid < len(counts)}
-
