@@ -168,8 +168,10 @@ class Indexer:
         # Longest first, like SentenceTransformer.encode does within one call: batches of texts of
         # about the same length waste little on padding. Storing block by block keeps a killed
         # build's loss to one block, which the next build re-embeds.
-        # A block is written by a worker thread while the next one is embedded: Chroma's writes (about
-        # 1 ms a chunk embedded, more to a server) then hide behind the model, which releases the GIL.
+        # A block is written by a worker thread while the next one is embedded. That hides a server's
+        # writes (network waits) behind the model, but the embedded store's only in part: its Rust
+        # client holds the GIL while it writes (with a zero-cost embedder the main thread waited on
+        # it), so the model only runs on through the torch op it is in.
         # At most one write is in flight, so its error (a server gone) surfaces within one block.
         items = sorted(items, key=lambda item: len(item[0].embed_text), reverse=True)
         tick = self._progress(len(items)) if self._progress and items else None
