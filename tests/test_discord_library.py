@@ -1,15 +1,13 @@
-"""/sources, /add, /reindex through their handlers, and the URL fetcher behind /add (no network: httpx.MockTransport)."""
+"""/sources, /add, /reindex through their handlers (the URL fetcher behind /add: tests/test_fetch.py)."""
 
 from __future__ import annotations
 
 import discord
-import httpx
 import pytest
 
 from bot.discordbot.cogs.library import library_embed
 from bot.discordbot.feedback_store import FeedbackStore
 from bot.discordbot.render import EMBED_DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, embed_size
-from index.fetch import FetchError, fetch_url
 from tests.discord_fakes import ClientForTests, FakeAttachment, FakeChannel, FakeGuild, FakeInteraction, Log, is_quiet
 
 MANAGER = discord.Permissions(manage_guild=True)
@@ -109,71 +107,3 @@ def test_library_listing_fits_the_description_limit():
     assert len(embed.description) <= EMBED_DESCRIPTION_LIMIT and embed_size(embed) <= EMBED_TOTAL_LIMIT
     assert "more (`newsbot index list` shows all)" in embed.description and embed.footer.text == "400 articles · 5000 chunks"
 
-
-# -- index/fetch.py ------------------------------------------------------------------------------
-def transport(handler):
-    return httpx.MockTransport(handler)
-
-
-def test_fetch_html_names_the_file_from_the_url():
-    page = b"<html><head><title>T</title></head><body><p>Text.</p></body></html>"
-    got = fetch_url(
-        "https://news.example.com/2025/11/uzbek-tungsten-tender?x=1",
-        transport=transport(lambda r: httpx.Response(200, content=page, headers={"content-type": "text/html; charset=utf-8"})),
-    )
-    assert got.filename == "uzbek-tungsten-tender.html" and got.data == page and got.content_type == "text/html"
-
-
-@pytest.mark.parametrize(
-    ("url", "handler", "reason"),
-    [
-        ("file:///etc/passwd", None, "only http:// and https://"),
-        ("javascript:alert(1)", None, "only http:// and https://"),
-        ("http://localhost:8000/a", None, "localhost"),
-        ("http://127.0.0.1/a", None, "private or local"),
-        ("http://10.0.0.5/a", None, "private or local"),
-        (
-            "https://example.com/a",
-            lambda r: httpx.Response(200, content=b"x", headers={"content-type": "image/png"}),
-            "serves image/png",
-        ),
-        ("https://example.com/a", lambda r: httpx.Response(404), "404"),
-        (
-            "https://example.com/big",
-            lambda r: httpx.Response(200, headers={"content-type": "text/plain", "content-length": "99999999"}, content=b"x"),
-            "too big",
-        ),
-        (
-            "https://example.com/big",
-            lambda r: httpx.Response(200, headers={"content-type": "text/plain"}, content=b"x" * 5000),
-            "too big",
-        ),
-        ("https://example.com/slow", "timeout", "too slow"),
-        (
-            "https://example.com/redirect",
-            lambda r: httpx.Response(302, headers={"location": "http://192.168.1.1/admin"}),
-            "private or local",
-        ),
-    ],
-)
-def test_fetch_refuses_with_a_reason(url, handler, reason):
-    def slow(request):
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    chosen = slow if handler == "timeout" else handler
-    with pytest.raises(FetchError, match=reason):
-        fetch_url(url, max_bytes=2000, timeout=0.5, transport=transport(chosen) if chosen else None)
-
-
-def test_fetch_follows_a_public_redirect_and_stops_a_loop():
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/old":
-            return httpx.Response(301, headers={"location": "https://example.com/new-article.txt"})
-        if request.url.path == "/loop":
-            return httpx.Response(302, headers={"location": "https://example.com/loop"})
-        return httpx.Response(200, content=b"Text of the article.", headers={"content-type": "text/plain"})
-
-    got = fetch_url("https://example.com/old", transport=transport(handler))
-    assert got.url == "https://example.com/new-article.txt" and got.filename == "new-article.txt"
-    with pytest.raises(FetchError, match="too many redirects"):
-        fetch_url("https://example.com/loop", transport=transport(handler))
