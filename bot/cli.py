@@ -264,13 +264,25 @@ def index_build(
 @index_app.command("add")
 @friendly
 def index_add(
-    path: Annotated[Path, typer.Argument(help="An article file (.md, .txt, .html, .pdf).")], as_json: JsonOpt = False
+    target: Annotated[
+        str, typer.Argument(metavar="PATH|URL", help="An article file (.md, .txt, .html, .pdf), or an http(s) URL to download.")
+    ],
+    as_json: JsonOpt = False,
 ) -> None:
-    """Copy an article into the corpus and index it."""
-    if not path.is_file():
-        raise UserError(f"no such file: {path}")
-    bot = _bot()
-    article, n = bot.add(path)
+    """Copy an article into the corpus, or download it from a URL (as Discord's /add does), and index it."""
+    if "://" in target:  # a URL (any scheme: fetch_url says which ones it takes), not a path
+        from bot.settings import Settings
+        from index.fetch import fetch_url
+
+        settings = Settings()  # downloaded before the model loads: a refused URL fails at once
+        fetched = fetch_url(target, max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout)
+        with fetched.saved() as path:
+            article, n = _bot().add(path)
+    else:
+        path = Path(target)
+        if not path.is_file():
+            raise UserError(f"no such file: {path}")
+        article, n = _bot().add(path)
     if as_json:
         print(json.dumps({"doc_id": article.doc_id, "title": article.title, "chunks": n}))
     else:

@@ -349,7 +349,9 @@ def fetch_url(
             hop = check_hop(current, deadline, is_allowed, resolver)
             transport = PinnedTransport(hop, deadline, context)
             with (
-                httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False, headers=headers) as client,
+                httpx.Client(
+                    transport=transport, timeout=timeout, follow_redirects=False, trust_env=False, headers=headers
+                ) as client,
                 client.stream("GET", current) as response,
             ):
                 if response.has_redirect_location:
@@ -380,7 +382,9 @@ def _read(response: httpx.Response, url: str, max_bytes: int, deadline: Deadline
     if response.status_code >= 400:
         raise FetchError(f"the server answered {response.status_code} {response.reason_phrase} for {url[:100]}")
     if response.status_code >= 300:
-        raise FetchError(f"the server answered {response.status_code} {response.reason_phrase} without a place to go ({url[:100]})")
+        raise FetchError(
+            f"the server answered {response.status_code} {response.reason_phrase} without a place to go ({url[:100]})"
+        )
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in CONTENT_TYPES:
         shown = content_type or "no content type"

@@ -248,7 +248,8 @@ def test_non_public_addresses_are_refused_and_named(host, kind):
 
 
 @pytest.mark.parametrize(
-    "address", ["8.8.8.8", "1.1.1.1", "151.101.1.67", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]
+    "address",
+    ["8.8.8.8", "1.1.1.1", "151.101.1.67", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"],
 )
 def test_public_addresses_pass_the_default_policy(address):
     assert is_public(ipaddress.ip_address(address))
@@ -354,7 +355,9 @@ def test_tls_names_and_verifies_the_host_name_while_dialling_the_checked_address
     server_context.sni_callback = lambda sock, name, ctx: seen.append(name)
     server = serve({"/a.txt": page(b"Over TLS.", "text/plain")}, tls=server_context)
     resolver = names({"news.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
-    fetch = functools.partial(fetch_url, timeout=3, is_allowed=allowing("127.0.0.1"), resolver=resolver, ssl_context=client_context)
+    fetch = functools.partial(
+        fetch_url, timeout=3, is_allowed=allowing("127.0.0.1"), resolver=resolver, ssl_context=client_context
+    )
     got = fetch(server.url("/a.txt", host="news.example.test", scheme="https"))
     assert got.data == b"Over TLS." and seen == ["news.example.test"]
     assert server.log == [("/a.txt", f"news.example.test:{server.port}")]
@@ -488,7 +491,9 @@ def test_index_add_url_downloads_saves_and_indexes_the_article(serve, cli_run, f
     assert "4,000 tons" in fake_bot.answer("How much copper will Mongolia sell to Japan?").answer
 
 
-@pytest.mark.parametrize(("host", "message"), [("127.1", "private or local"), ("0177.0.0.1", "not a valid URL")])
+@pytest.mark.parametrize(
+    ("host", "message"), [("127.1", "private or local"), ("0177.0.0.1", "not a valid URL"), ("[::ffff:127.0.0.1]", "loopback")]
+)
 def test_index_add_url_refuses_inside_addresses_in_one_line(serve, cli_run, fake_bot, host, message):
     server = serve({"/mongolia-copper.md": page(ARTICLE, "text/markdown")})
     before = fake_bot.store.count()
@@ -496,6 +501,11 @@ def test_index_add_url_refuses_inside_addresses_in_one_line(serve, cli_run, fake
     assert result.exit_code == 1 and message in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert server.log == [] and fake_bot.store.count() == before
+
+
+def test_index_add_with_another_scheme_says_which_are_taken(cli_run):
+    result = cli_run("index", "add", "ftp://example.com/article.txt")
+    assert result.exit_code == 1 and "only http:// and https://" in result.output and "ftp://example.com" in result.output
 
 
 # -- the Discord bot: downloads never take the answer workers ------------------------------------
