@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +26,7 @@ from bot.discordbot.render import (
     NO_MENTIONS,
     shorten,
 )
-from index.fetch import FetchError, fetch_url
+from index.fetch import Fetched, FetchError, fetch_url
 from index.load import SUPPORTED_SUFFIXES, ArticleError
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ HELP = """**newsbot answers questions from the news articles it has read, and ci
 If the articles don't cover a question, I say so rather than guess."""
 
 NEEDS_MANAGE = "You need the Manage Server permission to change the library."
+FETCH_WORKERS = 2  # URL downloads at once; more /add url: calls wait their turn, never on the answer workers
 
 
 def library_embed(documents: dict[str, dict], chunks: int) -> discord.Embed:
@@ -78,6 +82,17 @@ class Library(commands.Cog):
 
     def __init__(self, bot: NewsbotClient) -> None:
         self.bot = bot
+        # Downloads have their own threads: a slow site must not hold the workers that answer questions.
+        self.fetcher = ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="newsbot-fetch")
+
+    async def cog_unload(self) -> None:
+        self.fetcher.shutdown(wait=False, cancel_futures=True)
+
+    async def fetch(self, url: str) -> Fetched:
+        """Download ``url`` for ``/add`` in the fetch threads, within the size and time limits in the settings."""
+        settings = self.bot.settings
+        job = functools.partial(fetch_url, url, max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout)
+        return await asyncio.get_running_loop().run_in_executor(self.fetcher, job)
 
     @app_commands.command(name="sources", description="List the articles newsbot answers from.")
     @app_commands.guild_only()
@@ -134,9 +149,7 @@ class Library(commands.Cog):
                 if file is not None:
                     name, data = Path(file.filename).name, await file.read()
                 else:
-                    fetched = await self.bot.run_blocking(
-                        fetch_url, url or "", max_bytes=limit, timeout=self.bot.settings.fetch_timeout
-                    )
+                    fetched = await self.fetch(url or "")
                     name, data = fetched.filename, fetched.data
                 article, n = await self.bot.run_blocking(self._add_bytes, name, data)
             except (FetchError, ArticleError) as exc:
