@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     answer_workers: int = Field(2, ge=1, le=64)  # threads answering questions (and storing them) off the event loop
     message_content: bool = False  # request the privileged intent: answer plain messages in the bot's threads
     fetch_max_bytes: int = Field(10_000_000, ge=1_000)  # /add: largest URL or attachment accepted
-    fetch_timeout: float = Field(20.0, gt=0)  # /add: seconds a URL may take to download
+    fetch_timeout: float = Field(20.0, gt=0)  # /add url:, index add URL: one deadline for the whole download, every hop
 
     @field_validator("allowed_channels", mode="before")
     @classmethod
