@@ -160,7 +160,7 @@ def resolve(host: str, port: int, timeout: float) -> list[str]:
     def lookup() -> None:
         try:
             outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except (OSError, UnicodeError) as exc:
+        except (OSError, UnicodeError, ValueError) as exc:  # gaierror is an OSError; IDNA and NUL are not
             outcome.append(exc)
 
     worker = threading.Thread(target=lookup, name="newsbot-dns", daemon=True)
