@@ -9,12 +9,15 @@ LM Studio, a llama.cpp server, OpenAI) or ``llamacpp`` (a local GGUF file throug
 :func:`call` wraps every model call: bounded retries with backoff (tenacity) on
 transient failures (unreachable, timed out, 429, 5xx), a hard wall-clock deadline
 (the call runs in a worker thread, so even a backend that ignores its timeout
-cannot hang the caller), and one exception type, :class:`LLMError`, whose message
-is short enough to show a user.
+cannot hang the caller), a cap on the reply's length (:class:`ReplyTooLong`, the
+same verdict streamed or not), and one exception type, :class:`LLMError`, whose
+message is short enough to show a user.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import queue
@@ -38,10 +41,18 @@ Message = tuple[str, str]
 ATTEMPTS = 3  # tries per call, within the deadline
 MIN_ATTEMPT_S = 0.2  # no new attempt starts with less time than this left
 WALL_MARGIN_S = 0.25  # the worker thread gets this long past its own timeout before it is abandoned
+DEFAULT_MAX_CHARS = 4000  # NEWSBOT_LLM_MAX_CHARS: an answer is a few sentences; Discord shows 2,000 characters
 
 
 class LLMError(RuntimeError):
     """A model call failed for good; the message is short, for ``Answer.note`` and the log."""
+
+
+class ReplyTooLong(LLMError):
+    """The reply passed the length cap; reading stopped there (streamed or not, the same verdict)."""
+
+    def __init__(self, max_chars: int) -> None:
+        super().__init__(f"the reply is over {max_chars:,} characters (NEWSBOT_LLM_MAX_CHARS)")
 
 
 class LLMSetupError(ValueError):
@@ -52,6 +63,7 @@ class ChatBackend(ABC):
     """A chat model. Subclasses implement :meth:`complete`; nothing else is required."""
 
     name: str = "llm"
+    max_chars: int = DEFAULT_MAX_CHARS  # replies longer than this are rejected (see call)
 
     @abstractmethod
     def complete(self, messages: Sequence[Message], *, timeout: float, on_text: Callable[[str], None] | None = None) -> str:
@@ -67,10 +79,12 @@ class OpenAIBackend(ChatBackend):
 
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, api_key: str, timeout: float) -> None:
+    def __init__(self, base_url: str, model: str, api_key: str, timeout: float, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        import openai
         from langchain_openai import ChatOpenAI
 
         self.model = model
+        self.max_chars = max_chars
         self.chat = ChatOpenAI(
             base_url=base_url,
             model=model,
@@ -79,7 +93,20 @@ class OpenAIBackend(ChatBackend):
             max_retries=0,  # retries are ours (tenacity, within the deadline)
             temperature=0,
             use_responses_api=False,  # the chat-completions protocol every compatible server speaks
+            # Our own client, so that a body is read only up to the cap: never all of a 10 MB reply.
+            http_client=openai.DefaultHttpxClient(timeout=timeout, event_hooks={"response": [self._cap_body]}),
         )
+
+    def _cap_body(self, response: Any) -> None:
+        """Stop reading a response body once it is bigger than any reply within the cap can be.
+
+        A plain JSON reply of ``max_chars`` characters takes at most 12 bytes a character (a character
+        outside the BMP escaped as two \\u escapes); a stream adds a JSON event per token, so it may take
+        more. The cap on characters itself is applied to the text (see :func:`call`).
+        """
+        per_char = 512 if "event-stream" in response.headers.get("content-type", "") else 12
+        base = next(c for c in type(response.stream).__mro__ if c.__name__ == "SyncByteStream")
+        response.stream = _capped_stream_type(base)(response.stream, per_char * self.max_chars + 65536, self.max_chars)
 
     def complete(self, messages: Sequence[Message], *, timeout: float, on_text: Callable[[str], None] | None = None) -> str:
         msgs = [(_LC_ROLES.get(role, role), content) for role, content in messages]
@@ -87,15 +114,42 @@ class OpenAIBackend(ChatBackend):
             reply = self.chat.invoke(msgs, timeout=timeout)
             return _text(reply.content)
         pieces: list[str] = []
-        for chunk in self.chat.stream(msgs, timeout=timeout):
-            piece = _text(chunk.content)
-            if piece:
-                pieces.append(piece)
-                on_text(piece)
+        # closing(): when on_text raises (the reply passed the cap, or its time ran out) the response is
+        # closed at once, so nothing more is read from the server.
+        with contextlib.closing(self.chat.stream(msgs, timeout=timeout)) as stream:
+            for chunk in stream:
+                piece = _text(chunk.content)
+                if piece:
+                    pieces.append(piece)
+                    on_text(piece)
         return "".join(pieces)
 
 
 _LC_ROLES = {"user": "human", "assistant": "ai"}
+
+
+@functools.cache
+def _capped_stream_type(base: type) -> type:
+    """``base`` (the client library's SyncByteStream: openai's client is httpx2, not httpx) with a size cap."""
+
+    class CappedStream(base):
+        """A response body that raises :class:`ReplyTooLong` once more than ``max_bytes`` have arrived."""
+
+        def __init__(self, inner: Any, max_bytes: int, max_chars: int) -> None:
+            self.inner, self.max_bytes, self.max_chars = inner, max_bytes, max_chars
+
+        def __iter__(self):
+            seen = 0
+            for chunk in self.inner:
+                seen += len(chunk)
+                if seen > self.max_bytes:
+                    raise ReplyTooLong(self.max_chars)
+                yield chunk
+
+        def close(self) -> None:
+            self.inner.close()
+
+    return CappedStream
 
 
 def _text(content: Any) -> str:
@@ -129,11 +183,15 @@ class LlamaCppBackend(ChatBackend):
         deadline = time.monotonic() + timeout
         msgs = [{"role": role, "content": content} for role, content in messages]
         pieces: list[str] = []
-        with self._lock:
-            for chunk in self.llama.create_chat_completion(messages=msgs, temperature=0, stream=True):
+        size = 0
+        with self._lock, contextlib.closing(self.llama.create_chat_completion(messages=msgs, temperature=0, stream=True)) as stream:
+            for chunk in stream:
                 piece = chunk["choices"][0].get("delta", {}).get("content") or ""
                 if piece:
                     pieces.append(piece)
+                    size += len(piece)
+                    if size > self.max_chars:  # stop generating: the reply would be rejected anyway
+                        raise ReplyTooLong(self.max_chars)
                     if on_text is not None:
                         on_text(piece)
                 if time.monotonic() > deadline:
@@ -146,11 +204,15 @@ def make_backend(settings: Settings) -> ChatBackend | None:
     if settings.llm == "none":
         return None
     if settings.llm == "openai":
-        return OpenAIBackend(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout)
+        return OpenAIBackend(
+            settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout, settings.llm_max_chars
+        )
     if settings.llm == "llamacpp":
         if settings.llm_gguf_path is None:
             raise LLMSetupError("NEWSBOT_LLM=llamacpp needs NEWSBOT_LLM_GGUF_PATH (a .gguf model file)")
-        return LlamaCppBackend(settings.llm_gguf_path)
+        backend = LlamaCppBackend(settings.llm_gguf_path)
+        backend.max_chars = settings.llm_max_chars
+        return backend
     raise LLMSetupError(f"unknown NEWSBOT_LLM {settings.llm!r}: use none, openai or llamacpp")
 
 
@@ -196,6 +258,8 @@ def call(
     Transient failures are retried with exponential backoff while time remains. When
     streaming, ``on_text`` gets the text accumulated so far; an attempt that fails after
     streaming began is not retried (what was shown cannot be unshown cleanly).
+    A reply longer than ``backend.max_chars`` raises :class:`ReplyTooLong`, streamed or not:
+    a stream stops being read there. Running out of time gives the same message either way.
     """
     deadline = time.monotonic() + budget
     streamed = threading.Event()
@@ -203,11 +267,11 @@ def call(
     def attempt() -> str:
         remaining = deadline - time.monotonic()
         if remaining < MIN_ATTEMPT_S:
-            raise LLMError(f"no reply within {budget:.1f} s")
+            raise _Timeout(f"no reply within {budget:.1f} s")
         return _within(backend, messages, remaining, on_text, streamed)
 
     def retry_when(exc: BaseException) -> bool:
-        return is_transient(exc) and not streamed.is_set()
+        return is_transient(exc) and not streamed.is_set() and _too_long(exc) is None
 
     def stop(state: RetryCallState) -> bool:
         return stop_after_attempt(attempts)(state) or deadline - time.monotonic() < MIN_ATTEMPT_S
@@ -224,13 +288,32 @@ def call(
         for try_ in Retrying(stop=stop, wait=wait, retry=retry_if_exception(retry_when), before_sleep=before_sleep, reraise=True):
             with try_:
                 reply = attempt()
-    except LLMError:
-        raise
     except Exception as exc:
+        if (too_long := _too_long(exc)) is not None:
+            raise too_long from exc  # the client may have wrapped it (a connection error while reading the body)
+        if isinstance(exc, _Timeout) or describe(exc) == "timed out":
+            raise LLMError(f"timed out: no complete reply within {budget:.1f} s (NEWSBOT_LLM_TIMEOUT)") from exc
+        if isinstance(exc, LLMError):
+            raise
         raise LLMError(describe(exc)) from exc
+    if len(reply) > backend.max_chars:
+        raise ReplyTooLong(backend.max_chars)
     if not reply.strip():
         raise LLMError("empty reply")
     return reply
+
+
+class _Timeout(LLMError):
+    """An attempt ran out of time (reported by :func:`call` with the whole budget)."""
+
+
+def _too_long(exc: BaseException | None) -> ReplyTooLong | None:
+    """The :class:`ReplyTooLong` behind ``exc``, if any (openai wraps errors raised while reading a body)."""
+    while exc is not None:
+        if isinstance(exc, ReplyTooLong):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _within(
@@ -246,10 +329,14 @@ def _within(
     sink = None
     if on_text is not None:
         parts: list[str] = []
+        size = [0]
 
         def sink(piece: str) -> None:
             if abandoned.is_set():
                 raise LLMError("abandoned")  # stops a stream that outlived its deadline
+            size[0] += len(piece)
+            if size[0] > backend.max_chars:
+                raise ReplyTooLong(backend.max_chars)  # raised inside the backend's loop: the stream is not read on
             parts.append(piece)
             streamed.set()
             on_text("".join(parts))
@@ -266,7 +353,7 @@ def _within(
         ok, value = results.get(timeout=timeout + WALL_MARGIN_S)
     except queue.Empty:
         abandoned.set()
-        raise LLMError(f"no reply within {timeout:.1f} s") from None
+        raise _Timeout(f"no reply within {timeout:.1f} s") from None
     if ok:
         return value
     raise value

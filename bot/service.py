@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot import grounding
 from bot.extractive import Extract, ExtractiveAnswerer
-from bot.llm import LLMError, call, make_backend
+from bot.llm import LLMError, ReplyTooLong, call, make_backend
 from bot.prompt import Source, answer_messages, condense_messages, is_no_answer, standalone_from_reply, strip_no_answer
 from bot.settings import Settings
 from bot.types import REFUSAL, Answer, Citation, Turn
@@ -219,6 +219,8 @@ class Newsbot:
                 budget=deadline - time.monotonic(),
                 on_text=partial if on_partial is not None else None,
             )
+        except ReplyTooLong as exc:
+            return _fall_back(fallback, f"LLM answer rejected: {exc}")
         except LLMError as exc:
             return _fall_back(fallback, f"LLM unavailable: {exc}")
         reply = reply.strip()

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     llm_model: str = "llama3.1"
     llm_api_key: str = "not-needed"
     llm_timeout: float = Field(20.0, gt=0)
+    llm_max_chars: int = Field(4000, ge=100)  # a longer reply is rejected (streamed or not) for the extractive answer
     llm_gguf_path: Path | None = None
     llm_sources: int = Field(5, ge=1, le=20)  # retrieved chunks given to the model as numbered sources
 

@@ -13,6 +13,7 @@ import re
 import socket
 import threading
 import time
+import tracemalloc
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot import cli
-from bot.llm import LLMSetupError, make_backend
+from bot.llm import LLMSetupError, ReplyTooLong, call, make_backend
 from bot.prompt import NO_ANSWER
 from bot.service import Newsbot
 from bot.settings import Settings
@@ -42,8 +43,9 @@ class Reply:
 
     text: str | Callable[[dict], str] = ""
     status: int = 200
-    raw: bytes | None = None  # sent as is (garbage)
+    raw: bytes | None = None  # sent as is (garbage, or a body too big to build in the handler)
     hang: bool = False  # accept the request and never answer
+    drip: float = 0.0  # seconds between pieces of the body (a slow server); 0: as fast as it goes
 
 
 class FakeOpenAI:
@@ -54,6 +56,7 @@ class FakeOpenAI:
         self.script: deque[Reply] = deque()
         self.default = Reply(NO_ANSWER)
         self.released = threading.Event()
+        self.cut_off = 0  # replies the client stopped reading before their end
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,30 +77,31 @@ class FakeOpenAI:
                 if reply.raw is not None:
                     kind = "text/event-stream" if body.get("stream") else "application/json"
                     return self._send(200, reply.raw, kind)
+                if reply.drip and not body.get("stream"):
+                    raw = json.dumps(_completion(body, reply.text(body) if callable(reply.text) else reply.text)).encode()
+                    return self._send(200, raw, "application/json", drip=reply.drip)
                 if reply.status != 200:
                     error = json.dumps({"error": {"message": "scripted failure", "type": "server_error"}}).encode()
                     return self._send(reply.status, error, "application/json")
                 text = reply.text(body) if callable(reply.text) else reply.text
                 if body.get("stream"):
-                    return self._stream(text)
-                completion = {
-                    "id": "chatcmpl-test",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body.get("model", ""),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }
-                self._send(200, json.dumps(completion).encode(), "application/json")
+                    return self._stream(text, reply.drip or 0.002)
+                self._send(200, json.dumps(_completion(body, text)).encode(), "application/json")
 
-            def _send(self, status: int, raw: bytes, kind: str) -> None:
+            def _send(self, status: int, raw: bytes, kind: str, drip: float = 0.0) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
-                self.wfile.write(raw)
+                try:
+                    for start in range(0, len(raw), 16 if drip else len(raw) or 1):
+                        self.wfile.write(raw[start : start + 16] if drip else raw)
+                        self.wfile.flush()
+                        time.sleep(drip)
+                except (BrokenPipeError, ConnectionResetError):
+                    fake.cut_off += 1
 
-            def _stream(self, text: str) -> None:
+            def _stream(self, text: str, drip: float) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
@@ -110,9 +114,13 @@ class FakeOpenAI:
                         "model": "test",
                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
                     }
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                    self.wfile.flush()
-                    time.sleep(0.002)
+                    try:
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                    except (BrokenPipeError, ConnectionResetError):
+                        fake.cut_off += 1
+                        return
+                    time.sleep(drip)
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
                 self.close_connection = True
@@ -135,6 +143,27 @@ class FakeOpenAI:
         self.released.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+def _completion(request: dict, text: str) -> dict:
+    """A chat-completions response body holding ``text``."""
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": request.get("model", ""),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+def sse(pieces: list[str]) -> bytes:
+    """A whole event stream, one chat-completion chunk per piece."""
+    events = [
+        json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [{"index": 0, "delta": {"content": p}}]})
+        for p in pieces
+    ]
+    return "".join(f"data: {e}\n\n" for e in events).encode() + b"data: [DONE]\n\n"
 
 
 def prompt_of(request: dict) -> str:
@@ -161,7 +190,7 @@ def server():
     fake.close()
 
 
-def llm_settings(tmp_path: Path, corpus_dir: Path, base_url: str, timeout: float = 5.0) -> Settings:
+def llm_settings(tmp_path: Path, corpus_dir: Path, base_url: str, timeout: float = 5.0, max_chars: int = 4000) -> Settings:
     return Settings(
         corpus_dir=corpus_dir,
         data_dir=tmp_path / "data",
@@ -172,6 +201,7 @@ def llm_settings(tmp_path: Path, corpus_dir: Path, base_url: str, timeout: float
         llm_model="scripted-model",
         llm_api_key="test-key",
         llm_timeout=timeout,
+        llm_max_chars=max_chars,
         llm_sources=5,
         _env_file=None,
     )
@@ -179,8 +209,8 @@ def llm_settings(tmp_path: Path, corpus_dir: Path, base_url: str, timeout: float
 
 @pytest.fixture
 def make_bot(tmp_path: Path, corpus_dir: Path, server: FakeOpenAI):
-    def build(timeout: float = 5.0, base_url: str | None = None) -> Newsbot:
-        settings = llm_settings(tmp_path, corpus_dir, base_url or server.base_url, timeout)
+    def build(timeout: float = 5.0, base_url: str | None = None, max_chars: int = 4000) -> Newsbot:
+        settings = llm_settings(tmp_path, corpus_dir, base_url or server.base_url, timeout, max_chars)
         return Newsbot(settings, embedder=HashEmbedder(), notify=lambda m: None)
 
     return build
@@ -515,3 +545,67 @@ def test_eval_reports_which_answerer_answered_each_question(bot: Newsbot, server
     assert any(line.startswith("PASS gold [extractive]") for line in lines)
     assert "answered by: extractive 1, extractive-fallback 1, llm 1" in lines
     assert lines[-1] == "score 3/3"
+
+
+# -- a cap on the reply: length and time, the same verdict streamed or not ------------------------------
+def cost_sentence(req: dict) -> str:
+    n = source_with(req, "$1.1 billion")
+    return f"Developing the Northern Katpar and Upper Kairakty projects is estimated to cost $1.1 billion [{n}]. "
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize(("max_chars", "rejected"), [(400, True), (2000, False)])
+def test_a_reply_over_the_length_cap_is_rejected_streamed_or_not(make_bot, server, stream, max_chars, rejected):
+    bot = make_bot(max_chars=max_chars)
+    server.then(Reply(lambda req: cost_sentence(req) * 6))  # ~650 characters, every sentence grounded
+    partials: list[str] = []
+    answer = bot.answer(COST_Q, on_partial=partials.append if stream else None)
+    assert len(server.requests) == 1  # never retried
+    if not rejected:
+        assert answer.mode == "llm", answer.note
+        return
+    assert answer.mode == "extractive-fallback"
+    assert answer.note == "LLM answer rejected: the reply is over 400 characters (NEWSBOT_LLM_MAX_CHARS)"
+    assert answer.answer == extractive_of(bot, COST_Q).answer
+    assert all(len(p) <= max_chars for p in partials)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_huge_reply_is_not_read_whole(tmp_path: Path, corpus_dir: Path, server: FakeOpenAI, stream: bool):
+    """The finding: 10.8 MB of "tungsten [1]." was read, held and shown. Reading now stops at the cap."""
+    words = "tungsten [1]. " * 1_700_000  # 24 MB: more than loopback's socket buffers hold, so the server sees the hang-up
+    pieces = [words[i : i + 1000] for i in range(0, len(words), 1000)]
+    body = sse(pieces) if stream else json.dumps(_completion({}, words)).encode()
+    del words, pieces
+    server.then(Reply(raw=body))
+    backend = make_backend(llm_settings(tmp_path, corpus_dir, server.base_url))
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ReplyTooLong, match="over 4,000 characters"):
+            call(backend, [("user", "How much tungsten?")], budget=10.0, on_text=(lambda text: None) if stream else None)
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000, f"{peak / 1e6:.1f} MB held while reading a {len(body) / 1e6:.0f} MB reply"
+    assert len(server.requests) == 1
+    for _ in range(100):  # the client hung up before the end of the body
+        if server.cut_off:
+            break
+        time.sleep(0.05)
+    assert server.cut_off == 1
+    print(f"{len(body) / 1e6:.0f} MB reply ({'streamed' if stream else 'plain'}): rejected after {elapsed:.2f} s, peak {peak / 1e6:.2f} MB")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_slow_drip_reply_falls_back_at_the_timeout_streamed_or_not(make_bot, server: FakeOpenAI, stream: bool):
+    timeout, margin = 1.5, 1.0
+    bot = make_bot(timeout=timeout)
+    server.then(Reply(lambda req: cost_sentence(req) * 3, drip=0.3))  # every piece on time, the whole far too late
+    started = time.perf_counter()
+    answer = bot.answer(COST_Q, on_partial=(lambda text: None) if stream else None)
+    elapsed = time.perf_counter() - started
+    assert answer.mode == "extractive-fallback" and "$1.1 billion" in answer.answer
+    assert re.fullmatch(r"LLM unavailable: timed out: no complete reply within 1\.\d s \(NEWSBOT_LLM_TIMEOUT\)", answer.note)
+    assert elapsed < timeout + margin, f"fallback took {elapsed:.2f} s"
