@@ -210,8 +210,9 @@ def search(
     until: UntilOpt = None,
 ) -> None:
     """Show the ranked chunks retrieval finds for a question."""
+    filters = _filters(source, since, until)  # a bad date fails before the model loads
     bot = _bot()
-    hits = bot.search(question, k=k, filters=_filters(source, since, until))
+    hits = bot.search(question, k=k, filters=filters)
     rows = [
         {
             "doc_id": h.doc_id,

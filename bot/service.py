@@ -14,6 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import regex
+
 from bot import grounding
 from bot.extractive import Extract, ExtractiveAnswerer
 from bot.llm import LLMError, ReplyTooLong, call, make_backend
@@ -38,9 +40,18 @@ class QuestionError(ValueError):
     """A question that cannot be asked (empty, too long); the message is for the user."""
 
 
+# Characters that show nothing: whitespace, controls, and Unicode's default-ignorable code points (zero-width
+# space U+200B, joiners U+200C/D, word joiner U+2060, BOM U+FEFF, Hangul fillers, variation selectors, ...).
+_INVISIBLE_EDGES = regex.compile(r"^[\p{White_Space}\p{Cc}\p{Default_Ignorable_Code_Point}]+|[\p{White_Space}\p{Cc}\p{Default_Ignorable_Code_Point}]+$")
+
+
 def check_question(question: str, limit: int = 2000) -> str:
-    """The question stripped, or :class:`QuestionError` saying what is wrong with it (no model needed)."""
-    question = (question or "").strip()
+    """The question stripped, or :class:`QuestionError` saying what is wrong with it (no model needed).
+
+    A question of nothing but invisible characters (zero-width spaces and the like) is empty, in the
+    terminal and in Discord alike.
+    """
+    question = _INVISIBLE_EDGES.sub("", question or "")
     if not question:
         raise QuestionError("The question is empty: ask something about the articles.")
     if len(question) > limit:

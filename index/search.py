@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -46,10 +47,15 @@ class Filters:
         for name in ("since", "until"):
             value = getattr(self, name)
             if value:
+                # YYYY-MM-DD only: Python also reads "20251106" and "2025-W45-4", which would compare wrongly below.
                 try:
+                    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                        raise ValueError("not YYYY-MM-DD")
                     dt.date.fromisoformat(value)
                 except ValueError as exc:
                     raise ValueError(f"--{name} must be a date like 2025-11-06, not {value!r}") from exc
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"--since {self.since} is after --until {self.until}: no date is in that range")
 
     def where(self) -> dict | None:
         """The same filter as a Chroma ``where`` clause (used by the dense side)."""

@@ -60,6 +60,10 @@ def test_refusal_in_json(run):
         (["ask"], "give a question"),
         (["ask", "--file", "/no/such/file.txt"], "no such file"),
         (["ask", "--since", "yesterday", "tungsten?"], "date like"),
+        (["ask", "--since", "2025-W45-1", "tungsten?"], "date like"),  # Python reads ISO week dates too
+        (["search", "--until", "20251106", "tungsten"], "date like"),
+        (["ask", "--since", "2025-11-08", "--until", "2025-11-06", "tungsten?"], "--since 2025-11-08 is after --until 2025-11-06"),
+        (["ask", "\u200b\u200c\u200d\u2060\ufeff \t"], "empty"),  # nothing visible is an empty question
         (["index", "add", "/no/such/article.md"], "no such file"),
         (["index", "remove", "not-an-article"], "no article with id"),
         (["eval", "/no/such/eval.jsonl"], "cannot read"),
@@ -71,6 +75,16 @@ def test_user_mistakes_get_one_line_and_nonzero_exit(run, args: list[str], messa
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", " \t\n", "\u200b \u3164\ufeff"])
+def test_a_question_of_invisible_characters_is_empty_everywhere(blank: str):
+    """check_question is what `ask`, `chat`, `ask --file` and Discord's /ask and mentions all call."""
+    from bot.service import QuestionError, check_question
+
+    with pytest.raises(QuestionError, match="empty"):
+        check_question(blank)
+    assert check_question(f"{blank}Who signed?{blank}") == "Who signed?"
 
 
 def test_ask_file_reads_one_question_a_line_and_writes_one_json_a_line(run):
@@ -139,3 +153,4 @@ def test_eval_prints_failures_and_score_and_honours_min_pass(run, tmp_path: Path
     bad.write_text("{not json}\n")
     broken = run("eval", str(bad))
     assert broken.exit_code == 1 and "bad.jsonl:1" in broken.output
+
