@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 if TYPE_CHECKING:
     from bot.service import Newsbot
@@ -30,10 +31,30 @@ app = typer.Typer(
 index_app = typer.Typer(no_args_is_help=True, help="Build and manage the article index.")
 app.add_typer(index_app, name="index")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Article and user text is printed through show(), never as a markup string; emoji codes are off besides.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def show(console: Console, *parts: str | tuple[str, str], style: str = "") -> None:
+    r"""Print text exactly as it is: each part is plain text or (text, style); nothing in it is read as markup.
+
+    rich reads "[bold]" in a plain string as markup and ":a:" as an emoji code (so "2001:db8::a:b:1" got an
+    emoji); ``escape`` stops only the first. A :class:`Text` is printed as it is. A control character
+    (an ESC in an article would drive the terminal) is shown as its escape, ``\x1b``.
+    """
+
+    def plain(text: str) -> str:
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+    console.print(Text.assemble(*(plain(p) if isinstance(p, str) else (plain(p[0]), p[1]) for p in parts), style=style))
+
+
+def _error(message: str) -> None:
+    show(err, ("error:", "red"), " ", message)
 
 
 class UserError(Exception):
@@ -81,7 +102,7 @@ def friendly(func: F) -> F:
             message = _one_line(exc)
             if not known:
                 message = f"unexpected {type(exc).__name__}: {message} (run with NEWSBOT_DEBUG=1 for details)"
-            err.print(f"[red]error:[/red] {escape(message)}")
+            _error(message)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -103,7 +124,7 @@ def _bot(auto_build: bool = True) -> Newsbot:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from bot.service import Newsbot
 
-    return Newsbot(notify=lambda msg: err.print(msg), auto_build=auto_build)
+    return Newsbot(notify=lambda msg: show(err, msg), auto_build=auto_build)
 
 
 def _filters(source: str | None, since: str | None, until: str | None) -> Filters | None:
@@ -123,15 +144,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 # -- ask / search --------------------------------------------------------------------
 def print_answer(answer: Answer) -> None:
     """A person-readable answer with its numbered sources under it."""
-    style = "yellow" if answer.refused else "bold"
-    out.print(f"[{style}]{escape(answer.answer)}[/{style}]")
+    show(out, (answer.answer, "yellow" if answer.refused else "bold"))
     if answer.citations:
         out.print("\n[dim]Sources[/dim]")
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.published) if x)
         link = f" {c.url}" if c.url else ""
-        out.print(f"[{c.n}] [cyan]{escape(c.title)}[/cyan] ({escape(meta)}){escape(link)}")
-        out.print(f"    “{escape(c.quote)}”", style="dim")
+        show(out, f"[{c.n}] ", (c.title, "cyan"), f" ({meta}){link}")
+        show(out, f"    “{c.quote}”", style="dim")
 
 
 def _questions(file: str) -> Iterable[str]:
@@ -187,12 +207,12 @@ def ask(
             if as_json:
                 print(json.dumps({"question": line[:200], "error": str(exc)}, ensure_ascii=False), flush=True)
             else:
-                err.print(f"[red]error:[/red] {escape(str(exc))}")
+                _error(str(exc))
             continue
         if as_json:
             print(json.dumps(answer.as_dict(), ensure_ascii=False), flush=True)
         else:
-            out.print(f"[dim]Q: {escape(line)}[/dim]")
+            show(out, (f"Q: {line}", "dim"))
             print_answer(answer)
             out.print()
     if failed:
@@ -231,10 +251,9 @@ def search(
         print(json.dumps(rows, ensure_ascii=False))
         return
     for n, r in enumerate(rows, start=1):
-        out.print(
-            f"[bold]{n}.[/bold] [cyan]{escape(r['title'])}[/cyan] [dim]score {r['score']:.4f} dense {r['dense']:.3f} bm25 {r['bm25']:.2f}[/dim]"
-        )
-        out.print(f"   {escape(r['text'][:400])}")
+        scores = f" score {r['score']:.4f} dense {r['dense']:.3f} bm25 {r['bm25']:.2f}"
+        show(out, (f"{n}.", "bold"), " ", (r["title"], "cyan"), (scores, "dim"))
+        show(out, f"   {r['text'][:400]}")
 
 
 # -- index -----------------------------------------------------------------------------
@@ -259,7 +278,7 @@ def index_build(
             f"unchanged {report.unchanged}; {report.chunks_embedded} chunks embedded"
         )
     for line in report.skipped:
-        err.print(f"[yellow]skipped[/yellow] {escape(line)}")
+        show(err, ("skipped", "yellow"), f" {line}")
 
 
 @index_app.command("add")
@@ -270,24 +289,46 @@ def index_add(
     ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Copy an article into the corpus, or download it from a URL (as Discord's /add does), and index it."""
+    """Copy an article into the corpus, or download it from a URL (as Discord's /add does), and index it.
+
+    Refused if another file already has its id.
+    """
     if "://" in target:  # a URL (any scheme: fetch_url says which ones it takes), not a path
         from bot.settings import Settings
         from index.fetch import fetch_url
 
         settings = Settings()  # downloaded before the model loads: a refused URL fails at once
         fetched = fetch_url(target, max_bytes=settings.fetch_max_bytes, timeout=settings.fetch_timeout)
+        bot = _bot()
         with fetched.saved() as path:
-            article, n = _bot().add(path)
+            added = bot.add(path)
     else:
         path = Path(target)
+        if path.is_dir():
+            from bot.settings import Settings
+
+            raise UserError(
+                f"{path} is a folder: give one article file, or copy the folder's article files into the corpus folder "
+                f"({Settings().corpus_dir}) and run `newsbot index build`"
+            )
         if not path.is_file():
             raise UserError(f"no such file: {path}")
-        article, n = _bot().add(path)
+        bot = _bot()
+        added = bot.add(path)
+    article, where = added.article, _in_corpus(bot, added.path)
     if as_json:
-        print(json.dumps({"doc_id": article.doc_id, "title": article.title, "chunks": n}))
+        data = {"doc_id": article.doc_id, "title": article.title, "chunks": added.chunks, "file": where, "new": added.new}
+        print(json.dumps(data, ensure_ascii=False))
+    elif added.new:
+        show(out, "added ", (article.title, "cyan"), f" as {article.doc_id} ({added.chunks} chunks, {where})")
     else:
-        out.print(f"added [cyan]{escape(article.title)}[/cyan] as {article.doc_id} ({n} chunks)")
+        show(out, f"already in the corpus as {where}: ", (article.title, "cyan"), f" ({article.doc_id}, {added.chunks} chunks); nothing changed")
+
+
+def _in_corpus(bot: Newsbot, path: Path) -> str:
+    """A corpus file's path inside the corpus folder, as messages name it."""
+    corpus = bot.settings.corpus_dir
+    return str(path.relative_to(corpus)) if path.is_relative_to(corpus) else str(path)
 
 
 @index_app.command("list")
@@ -303,21 +344,23 @@ def index_list(as_json: JsonOpt = False) -> None:
         print(json.dumps(rows, ensure_ascii=False))
         return
     for r in rows:
-        out.print(
-            f"{r['doc_id']}  [cyan]{escape(str(r['title']))}[/cyan]  {escape(str(r['source']))} {r['published']}  ({r['chunks']} chunks)"
-        )
+        show(out, f"{r['doc_id']}  ", (str(r["title"]), "cyan"), f"  {r['source']} {r['published']}  ({r['chunks']} chunks)")
 
 
 @index_app.command("remove")
 @friendly
-def index_remove(doc_id: Annotated[str, typer.Argument(help="The article's id, as `index list` shows it.")]) -> None:
-    """Delete an article from the corpus and the index."""
+def index_remove(
+    doc_id: Annotated[str, typer.Argument(help="The article's id, as `index list` shows it (any case), or its file name.")],
+) -> None:
+    """Delete an article from the corpus (every file with its id) and from the index."""
     bot = _bot()
     try:
-        path = bot.remove(doc_id)
+        removed = bot.remove(doc_id)
     except KeyError:
         raise UserError(f"no article with id {doc_id!r}; see `newsbot index list`") from None
-    out.print(f"removed {doc_id}" + (f" ({path.name})" if path else ""))
+    files = ", ".join(_in_corpus(bot, p) for p in removed.files)
+    deleted = f"deleted {files} from the corpus" if files else "no corpus file had that id"
+    show(out, f"removed {removed.doc_id}: {deleted}; {removed.chunks} chunks out of the index")
 
 
 @index_app.command("stats")
@@ -337,7 +380,7 @@ def index_stats(as_json: JsonOpt = False) -> None:
         print(json.dumps(data))
     else:
         for key, value in data.items():
-            out.print(f"{key:12} {value}")
+            show(out, f"{key:12} {value}")
 
 
 # -- eval --------------------------------------------------------------------------------
@@ -370,10 +413,7 @@ def eval_(
             mode = result.answer.mode
             if mode == "extractive-fallback" and result.answer.note:
                 mode = f"{mode}: {result.answer.note[:100]}"  # why the model's answer was not shown
-            # (escaped: rich would take a bare "[llm]" for a style tag and print nothing)
-            out.print(
-                f"{mark} {result.row.id} {escape(f'[{mode}]')} {escape(result.row.question)} -- {escape(result.why or 'ok')} -> {escape(shown)}"
-            )
+            show(out, f"{mark} {result.row.id} [{mode}] {result.row.question} -- {result.why or 'ok'} -> {shown}")
     latencies.sort()
     out.print("answered by: " + ", ".join(f"{mode} {n}" for mode, n in sorted(modes.items())))
     out.print(f"[dim]median answer {latencies[len(latencies) // 2]:.1f} ms[/dim]")
@@ -396,7 +436,7 @@ def serve() -> None:
         token = check_token(settings.discord_token)  # before the model loads: a bad token fails fast
         code = run_bot(settings, token, service_factory=_bot)
     except StartError as exc:
-        err.print(f"[red]error:[/red] {escape(_one_line(exc))}")
+        _error(_one_line(exc))
         raise typer.Exit(EXIT_START_ERROR) from None
     raise typer.Exit(code)
 
@@ -431,10 +471,10 @@ def chat() -> None:
         try:
             answer = bot.answer(question, history=conversation.history)
         except QuestionError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            _error(str(exc))
             continue
         if not interactive:
-            out.print(f"[dim]Q: {escape(question)}[/dim]")
+            show(out, (f"Q: {question}", "dim"))
         print_answer(answer)
         out.print()
         conversation.add(answer)
@@ -459,7 +499,7 @@ def feedback(
     if tally.voted_down:
         out.print("\n[bold]Voted down[/bold]")
     for question, down, up in tally.voted_down:
-        out.print(f"👎 {down} 👍 {up}  {escape(question)}")
+        show(out, f"👎 {down} 👍 {up}  {question}")
 
 
 def main() -> None:

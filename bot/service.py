@@ -29,7 +29,7 @@ from index.store import ChunkStore
 from index.text import terms
 
 if TYPE_CHECKING:
-    from index.sync import Indexer, SyncReport
+    from index.sync import Added, Indexer, Removed, SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ class Newsbot:
             self._notify(f"No index yet: building it from {self.settings.corpus_dir} (first run only)...")
             report = self.indexer.sync()
             self._notify(f"Indexed {report.added} articles ({report.chunks_embedded} chunks).")
+            for line in report.skipped:
+                self._notify(f"skipped {line}")
         self.retriever = Retriever(self.store, self.embedder)
         self.extractive = ExtractiveAnswerer(self.retriever)
         self.llm = make_backend(self.settings)  # None: extractive answers only (NEWSBOT_LLM=none)
@@ -256,16 +258,17 @@ class Newsbot:
         self.retriever.invalidate()
         return report
 
-    def add(self, path: Path):
-        """Copy an article file into the corpus and index it; returns (article, chunk count)."""
+    def add(self, path: Path) -> Added:
+        """Copy an article file into the corpus and index it (refused if its id is taken; see Indexer.add_file)."""
         result = self.indexer.add_file(path)
         self.retriever.invalidate()
         return result
 
-    def remove(self, doc_id: str) -> Path | None:
-        path = self.indexer.remove(doc_id)
+    def remove(self, doc_id: str) -> Removed:
+        """Delete an article: every corpus file with its id, and its chunks (KeyError if there is none)."""
+        result = self.indexer.remove(doc_id)
         self.retriever.invalidate()
-        return path
+        return result
 
     def documents(self) -> dict[str, dict]:
         self.retriever.refresh(force=True)

@@ -6,12 +6,16 @@ reason; :func:`load_corpus` turns those into warnings and goes on.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import logging
+import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import frontmatter
@@ -44,9 +48,23 @@ class Article:
 
 
 def doc_id_for(path: Path) -> str:
-    """A stable, readable id from the file name: 'spglobal-central-asia-critical-minerals'."""
-    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
-    return slug or hashlib.sha256(path.name.encode()).hexdigest()[:12]
+    """A stable, readable id from the file name: 'spglobal-central-asia-critical-minerals'.
+
+    The name without its extension, lower-cased, every run of other characters than a-z and 0-9 made
+    one '-'. So ids ignore case on every platform: `x.md`, `X.md` and `x.txt` all have the id `x`, and
+    at most one of them can be an article (see :func:`files_by_id`).
+    """
+    return _slug(path.stem) or hashlib.sha256(path.name.encode()).hexdigest()[:12]
+
+
+def doc_id_from_user(text: str) -> str:
+    """The id a user means by ``text``: an id in any case (`X`), or a file name (`X.md`)."""
+    name = Path(text.strip())
+    return _slug(name.stem if name.suffix.lower() in SUPPORTED_SUFFIXES else name.name)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def file_hash(raw: bytes) -> str:
@@ -67,13 +85,41 @@ def _iso_date(value: object) -> str:
         raise ArticleError(f"front matter 'published' is not an ISO date: {text!r}") from exc
 
 
+# Byte-order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one). A file that starts
+# with one is text in that encoding; without one, text must be UTF-8.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_TEXT_CONTROLS = frozenset("\t\n\r\f\v")
+
+
 def _decode(raw: bytes, path: Path) -> str:
-    if b"\x00" in raw[:8192]:
-        raise ArticleError("binary file (contains NUL bytes)")
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), None)
+    if encoding is None and b"\x00" in raw[:8192]:
+        # UTF-16 without a byte-order mark also holds NUL bytes; which byte order it is cannot be told safely.
+        raise ArticleError("binary file (contains NUL bytes; UTF-16 text needs a byte-order mark)")
+    label = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-32": "UTF-32"}[encoding or "utf-8-sig"]
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ArticleError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise ArticleError(f"not {label} text ({exc.reason} at byte {exc.start})") from exc
+    if _looks_binary(text):
+        raise ArticleError(f"binary file (not {label} text: control or unassigned characters)")
+    return text
+
+
+def _looks_binary(text: str) -> bool:
+    """Decoded bytes that are not text: a NUL, or more than 1% control, private-use or unassigned characters.
+
+    Any even number of bytes after a UTF-16 mark decodes, so the decoded text is checked too.
+    """
+    sample = text[:8192]
+    odd = sum(1 for ch in sample if ch not in _TEXT_CONTROLS and unicodedata.category(ch) in ("Cc", "Co", "Cn", "Cs"))
+    return "\x00" in sample or odd > max(1, len(sample) // 100)
 
 
 def _read_markdown(raw: bytes, path: Path) -> tuple[dict, str]:
@@ -161,23 +207,85 @@ def load_article(path: Path) -> Article:
     )
 
 
-def corpus_files(corpus_dir: Path) -> list[Path]:
-    """Article files under ``corpus_dir`` (recursively), README and hidden files left out, sorted."""
+def is_article_name(name: str) -> bool:
+    """A file name the corpus reads as an article: a supported type, not hidden, not a README."""
+    path = Path(name)
+    return path.suffix.lower() in SUPPORTED_SUFFIXES and not name.startswith(".") and path.stem.lower() != "readme"
+
+
+@dataclass
+class CorpusScan:
+    """The article files of a corpus folder, and the entries left out with the reason (symlinks leaving it)."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def scan_corpus(corpus_dir: Path) -> CorpusScan:
+    """Article files under ``corpus_dir`` (recursively, sorted); README and hidden files left out.
+
+    The corpus stays inside its folder. A symlink (to a file or a folder) whose target resolves outside
+    it is skipped and listed in ``skipped``: a link such as ``leak.md -> /etc/passwd`` must not make a
+    file outside the corpus searchable. A symlinked file that stays inside is read like any file, unless
+    its target is an article file of the corpus itself (then it would be the same article twice). A
+    symlinked folder is never walked into: one inside holds files already read where they are.
+    """
+    scan = CorpusScan()
     if not corpus_dir.is_dir():
-        return []
-    return sorted(
-        p
-        for p in corpus_dir.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
-        and p.stem.lower() != "readme"
-    )
+        return scan
+    root = corpus_dir.resolve()
+
+    def leaves(path: Path) -> str | None:
+        target = path.resolve()
+        return None if target.is_relative_to(root) else f"symlink to {target}, outside the corpus folder {root}"
+
+    links: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(corpus_dir):  # followlinks=False: symlinked folders are not entered
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in dirnames:
+            if (here / name).is_symlink() and (reason := leaves(here / name)):
+                scan.skipped.append((here / name, reason))
+        for name in sorted(filenames):
+            path = here / name
+            if not is_article_name(name):
+                continue
+            if not path.is_symlink():
+                scan.files.append(path)
+            elif reason := leaves(path):
+                scan.skipped.append((path, reason))
+            else:
+                links.append(path)
+    real = {p.resolve() for p in scan.files}
+    for link in links:
+        if link.resolve() in real:
+            scan.skipped.append((link, f"symlink to {link.resolve().relative_to(root)}, which is indexed itself"))
+        else:
+            scan.files.append(link)
+    scan.files.sort()
+    scan.skipped.sort()
+    return scan
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Article files under ``corpus_dir`` (recursively, sorted): :func:`scan_corpus` without the skipped ones."""
+    return scan_corpus(corpus_dir).files
+
+
+def files_by_id(files: Iterable[Path]) -> dict[str, list[Path]]:
+    """Files grouped by article id; a group of more than one is a clash that the indexer resolves."""
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for path in files:
+        groups[doc_id_for(path)].append(path)
+    return dict(groups)
 
 
 def load_corpus(corpus_dir: Path) -> Iterator[Article]:
     """Yield every usable article; log a warning naming each file that is skipped."""
-    for path in corpus_files(corpus_dir):
+    scan = scan_corpus(corpus_dir)
+    for path, reason in scan.skipped:
+        log.warning("skipped %s: %s", path, reason)
+    for path in scan.files:
         try:
             yield load_article(path)
         except ArticleError as exc:

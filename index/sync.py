@@ -11,6 +11,7 @@ was killed part way leaves nothing the next build does not repair.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import sys
 from collections import defaultdict
@@ -22,7 +23,18 @@ from pathlib import Path
 from index.chunk import PIPELINE_VERSION, Chunk, chunk_article
 from index.embed import Embedder
 from index.keyword import KeywordIndex, open_keyword_index, snapshot_root
-from index.load import Article, ArticleError, corpus_files, doc_id_for, file_hash, load_article
+from index.load import (
+    Article,
+    ArticleError,
+    corpus_files,
+    doc_id_for,
+    doc_id_from_user,
+    file_hash,
+    files_by_id,
+    is_article_name,
+    load_article,
+    scan_corpus,
+)
 from index.store import ChunkStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -42,9 +54,31 @@ class SyncReport:
     unchanged: int = 0
     chunks_embedded: int = 0
     skipped: list[str] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # doc id -> the corpus file its article was read from
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("files")
+        return data
+
+
+@dataclass(frozen=True)
+class Added:
+    """What adding a file did: the article as indexed (read from its corpus file), its chunks, that file."""
+
+    article: Article
+    chunks: int
+    path: Path
+    new: bool  # False: an identical file was already in the corpus, and nothing changed
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What removing an article did: the corpus files deleted and the chunks taken out of the store."""
+
+    doc_id: str
+    files: list[Path]
+    chunks: int
 
 
 def _doc_hash(raw_hash: str) -> str:
@@ -94,34 +128,36 @@ class Indexer:
         to_update: dict[str, dict] = {}  # kept chunks whose metadata (file hash, date, ...) changed
         to_delete: list[str] = []
         seen: set[str] = set()
-        for path in corpus_files(self.corpus_dir):
-            doc_id = doc_id_for(path)
+        scan = scan_corpus(self.corpus_dir)
+        for path, reason in scan.skipped:
+            self._skip(report, path, reason)
+        for doc_id, paths in files_by_id(scan.files).items():
             if only is not None and doc_id not in only:
                 seen.add(doc_id)
                 continue
-            if doc_id in seen:
-                report.skipped.append(f"{path.name}: another file already has the id {doc_id}")
-                log.warning("skipped %s: another file already has the id %s", path, doc_id)
-                continue
+            stored = stored_by_doc.get(doc_id, {})
+            path = _keeper(paths, stored)
+            for other in paths:
+                if other != path:
+                    self._skip(report, other, f"its article id {doc_id!r} is taken by {self._shown(path)}; rename one of them")
             try:
                 raw_hash = file_hash(path.read_bytes())
             except OSError as exc:
-                report.skipped.append(f"{path.name}: {exc.strerror or exc}")
-                log.warning("skipped %s: cannot read file: %s", path, exc)
+                self._skip(report, path, f"cannot read file: {exc.strerror or exc}")
                 continue
-            stored = stored_by_doc.get(doc_id, {})
             doc_hash = _doc_hash(raw_hash)
             if stored and _complete(stored, doc_hash):
                 seen.add(doc_id)
                 report.unchanged += 1
+                report.files[doc_id] = path
                 continue
             try:
                 article = load_article(path)
             except ArticleError as exc:
-                report.skipped.append(f"{path.name}: {exc}")
-                log.warning("skipped %s: %s", path, exc)
+                self._skip(report, path, str(exc))
                 continue  # an unusable file's old chunks are removed below, as for a deleted one
             seen.add(doc_id)
+            report.files[doc_id] = path
             chunks = chunks_for(article, self.embedder, self.chunk_tokens)
             metas = {c.id: c.metadata(article, len(chunks), doc_hash) for c in chunks}
             to_update.update((c.id, metas[c.id]) for c in chunks if c.id in stored)
@@ -145,6 +181,15 @@ class Indexer:
             self.store.delete(to_delete)
             self._mark_changed()
         return report
+
+    def _shown(self, path: Path) -> str:
+        """A corpus file as messages name it: its path inside the corpus folder."""
+        return str(path.relative_to(self.corpus_dir)) if path.is_relative_to(self.corpus_dir) else str(path)
+
+    def _skip(self, report: SyncReport, path: Path, reason: str) -> None:
+        report.skipped.append(f"{self._shown(path)}: {reason}")
+        # Info, not a warning: every caller shows report.skipped (a warning too would say it twice on a terminal).
+        log.info("skipped %s: %s", path, reason)
 
     def _stored_metadata(self) -> dict[str, dict]:
         """chunk id -> metadata of every stored chunk.
@@ -189,33 +234,89 @@ class Indexer:
             if pending is not None:
                 pending.result()
 
-    def add_file(self, source: Path) -> tuple[Article, int]:
-        """Copy ``source`` into the corpus and index it; return the article and its chunk count.
+    def add_file(self, source: Path) -> Added:
+        """Copy ``source`` into the corpus and index it.
 
-        The file is validated before it is copied, so a broken file never lands in the corpus.
+        The file is validated before it is copied, so a broken file never lands in the corpus. A file
+        whose article id a corpus file already has (ids ignore case and extension: `X.md` or `x.txt`
+        beside `x.md`) is refused with that file named, never silently swapped in; a file identical to
+        one already in the corpus changes nothing. The article returned is the one indexed.
         """
         article = load_article(source)  # raises ArticleError with the reason
-        self.corpus_dir.mkdir(parents=True, exist_ok=True)
+        if not is_article_name(source.name):
+            raise ArticleError(f"{source.name}: hidden files and READMEs are not read as articles; rename the file")
+        doc_id, raw = article.doc_id, source.read_bytes()
+        holders = [p for p in corpus_files(self.corpus_dir) if doc_id_for(p) == doc_id]
+        same = [p for p in holders if _same_content(p, source, raw)]
+        if holders and not same:
+            taken = ", ".join(self._shown(p) for p in holders)
+            raise ArticleError(
+                f"the article id {doc_id!r} is taken by {taken} in the corpus (ids ignore case and extension); "
+                f"rename {source.name} to add it as another article, or to replace the old one, "
+                f"run `newsbot index remove {doc_id}` first"
+            )
         target = self.corpus_dir / source.name
-        if target.resolve() != source.resolve():
-            if target.exists() and target.read_bytes() != source.read_bytes():
-                raise ArticleError(f"{target.name} already exists in the corpus with other content; rename the file")
+        copied = False
+        if not same:
+            if target.exists() or target.is_symlink():  # a file the corpus does not read as an article (a symlink out)
+                raise ArticleError(f"{self._shown(target)} is in the corpus folder but not an article it reads; rename your file")
+            self.corpus_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        self.sync(only={article.doc_id})
-        return article, len(self.store.ids_of(article.doc_id))
+            copied = True
+        report = self.sync(only={doc_id})
+        path = report.files.get(doc_id)
+        if path is None:
+            if copied:
+                target.unlink(missing_ok=True)
+            raise ArticleError(f"{source.name} was not indexed: {'; '.join(report.skipped) or 'no text to index'}")
+        return Added(load_article(path), len(self.store.ids_of(doc_id)), path, new=not same)
 
-    def remove(self, doc_id: str) -> Path | None:
-        """Delete an article's file from the corpus and its chunks from the store."""
-        path = next((p for p in corpus_files(self.corpus_dir) if doc_id_for(p) == doc_id), None)
-        ids = self.store.ids_of(doc_id)
-        if path is None and not ids:
+    def remove(self, doc_id: str) -> Removed:
+        """Delete an article: every corpus file with its id (any case, any extension) and its chunks.
+
+        All the files go, so the article cannot come back on the next build; ``doc_id`` may be typed
+        in any case or as a file name (`X.md`).
+        """
+        doc_id = doc_id_from_user(doc_id)
+        files = [p for p in corpus_files(self.corpus_dir) if doc_id_for(p) == doc_id]
+        ids = self.store.ids_of(doc_id) if doc_id else []
+        if not files and not ids:
             raise KeyError(doc_id)
-        if path is not None:
+        for path in files:
             path.unlink()
         self.store.mark_writing()
         self.store.delete(ids)
         self._mark_changed()
-        return path
+        return Removed(doc_id, files, len(ids))
+
+
+def _keeper(paths: list[Path], stored: dict[str, dict]) -> Path:
+    """Of the files that share one article id, the one the article is read from.
+
+    The one indexed now (same content, else same file name), else the oldest file: a newcomer never
+    replaces an indexed article, and nothing is lost, since the others stay on disk, skipped with a
+    warning naming both, until one is renamed.
+    """
+    if len(paths) == 1:
+        return paths[0]
+    first = next(iter(stored.values()), {})
+
+    def rank(path: Path) -> tuple:
+        try:
+            same = _doc_hash(file_hash(path.read_bytes())) == first.get("doc_hash")
+            mtime = path.stat().st_mtime
+        except OSError:
+            same, mtime = False, math.inf
+        return (not same, path.name != first.get("path"), mtime, str(path))
+
+    return min(paths, key=rank)
+
+
+def _same_content(path: Path, source: Path, raw: bytes) -> bool:
+    try:
+        return path.resolve() == source.resolve() or (path.stat().st_size == len(raw) and path.read_bytes() == raw)
+    except OSError:
+        return False
 
 
 def _complete(stored: dict[str, dict], doc_hash: str) -> bool:

@@ -154,3 +154,35 @@ def test_eval_prints_failures_and_score_and_honours_min_pass(run, tmp_path: Path
     broken = run("eval", str(bad))
     assert broken.exit_code == 1 and "bad.jsonl:1" in broken.output
 
+
+AWKWARD = "2001:db8::a:b:1 :thumbsup: [bold]x[/bold] [1]"  # emoji codes, rich markup, a citation-like tag
+
+
+def test_article_and_user_text_is_printed_exactly_as_it_is(run, fake_bot, tmp_path: Path, monkeypatch):
+    from bot.discordbot.feedback_store import FeedbackStore
+
+    title = f"Almaty exchange gateway {AWKWARD}"
+    sentence = f"The Almaty exchange moved 12 servers to the address {AWKWARD} on Monday, engineers said."
+    f = tmp_path / "gateway.md"
+    f.write_text(f'---\ntitle: "{title}"\nsource: "Net :a: Wire [red]"\npublished: 2025-12-03\n---\n{sentence}\n')
+    question = f"How many servers did the Almaty exchange move to {AWKWARD}?"
+
+    added = run("index", "add", str(f))
+    assert title in added.stdout
+    listed = run("index", "list")
+    assert title in listed.stdout and "Net :a: Wire [red]" in listed.stdout
+    asked = run("ask", "How many servers did the Almaty exchange move?")
+    assert f"[1] {title} (Net :a: Wire [red], 2025-12-03)" in asked.stdout
+    assert f"“{sentence}”" in asked.stdout
+    assert sentence in run("search", "Almaty exchange servers").stdout
+    assert f"Q: {question}" in run("ask", "--file", "-", stdin=question + "\n").stdout
+    assert f"Q: {question}" in run("chat", stdin=question + "\n").stdout
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "gw", "question": question, "expect": "refuse"}) + "\n")
+    assert f"gw [extractive] {question} -- " in run("eval", "--verbose", str(rows)).stdout
+    missing = run("ask", "--file", str(tmp_path / AWKWARD))
+    assert f"no such file: {tmp_path / AWKWARD}" in missing.output
+    store = FeedbackStore.in_data_dir(fake_bot.settings.data_dir)
+    store.vote(store.record_answer(fake_bot.answer(question), [1], 1, 1), 42, "down")
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(fake_bot.settings.data_dir))
+    assert f"👎 1 👍 0  {question}" in run("feedback").stdout

@@ -133,11 +133,11 @@ def test_deleting_an_article_removes_its_chunks(tmp_path: Path, corpus_dir: Path
 def test_bad_file_is_skipped_and_build_goes_on(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder, caplog):
     (corpus_dir / "garbage.md").write_bytes(b"\x00\xff\x00\xfe" * 50)
     indexer = _indexer(tmp_path, corpus_dir, embedder)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         report = indexer.sync()
     assert report.added == 2
     assert any("garbage.md" in s for s in report.skipped)
-    assert "garbage.md" in caplog.text
+    assert "garbage.md" in caplog.text  # in the log at info level: callers show report.skipped, once
 
 
 def test_interrupted_build_is_repaired_by_the_next(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):
@@ -159,15 +159,16 @@ def test_add_and_remove(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder
     new.write_text(
         "---\ntitle: Chile lithium pact\nsource: Wire\npublished: 2025-12-01\n---\nChile signed a lithium pact with a US firm, officials said.\n"
     )
-    article, n = indexer.add_file(new)
-    assert (corpus_dir / "chile-lithium.md").exists() and n >= 1
-    assert article.doc_id == "chile-lithium"
+    added = indexer.add_file(new)
+    assert (corpus_dir / "chile-lithium.md").exists() and added.chunks >= 1 and added.new
+    assert added.article.doc_id == "chile-lithium" and added.path == corpus_dir / "chile-lithium.md"
     broken = tmp_path / "broken.md"
     broken.write_bytes(b"\x00\x00")
     with pytest.raises(Exception, match="binary"):
         indexer.add_file(broken)
     assert not (corpus_dir / "broken.md").exists()  # nothing broken lands in the corpus
-    indexer.remove("chile-lithium")
+    removed = indexer.remove("chile-lithium")
+    assert removed.files == [corpus_dir / "chile-lithium.md"] and removed.chunks == added.chunks
     assert not (corpus_dir / "chile-lithium.md").exists()
     assert "chile-lithium" not in {m["doc_id"] for m in indexer.store.all_metadata().values()}
     with pytest.raises(KeyError):

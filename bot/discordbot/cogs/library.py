@@ -31,6 +31,7 @@ from index.load import SUPPORTED_SUFFIXES, ArticleError
 
 if TYPE_CHECKING:
     from bot.discordbot.client import NewsbotClient
+    from index.sync import Added
 
 log = logging.getLogger("newsbot.discord")
 
@@ -70,6 +71,14 @@ def library_embed(documents: dict[str, dict], chunks: int) -> discord.Embed:
     )
     embed.set_footer(text=f"{len(docs)} articles · {chunks} chunks")
     return embed
+
+
+def added_text(added: Added) -> str:
+    """The reply to /add, saying what was indexed: the title read from the corpus file that is indexed."""
+    title, doc_id = shorten(added.article.title, 200), added.article.doc_id
+    if added.new:
+        return f"Added **{title}** ({doc_id}): {added.chunks} chunks indexed. Ask away!"
+    return f"**{title}** ({doc_id}) is already in the library as `{added.path.name}`, with the same content: nothing changed."
 
 
 def can_manage(interaction: Any) -> bool:
@@ -151,16 +160,15 @@ class Library(commands.Cog):
                 else:
                     fetched = await self.fetch(url or "")
                     name, data = fetched.filename, fetched.data
-                article, n = await self.bot.run_blocking(self._add_bytes, name, data)
+                added = await self.bot.run_blocking(self._add_bytes, name, data)
             except (FetchError, ArticleError) as exc:
                 await respond(interaction, f"I couldn't add that: {exc}", ephemeral=False)
                 return
-            text = f"Added **{shorten(article.title, 200)}** ({article.doc_id}): {n} chunks indexed. Ask away!"
-            await interaction.followup.send(text[:MESSAGE_LIMIT], allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+            await interaction.followup.send(added_text(added)[:MESSAGE_LIMIT], allowed_mentions=NO_MENTIONS, suppress_embeds=True)
         except Exception as exc:
             await respond(interaction, error_text(log_error(exc, "/add")))
 
-    def _add_bytes(self, name: str, data: bytes):
+    def _add_bytes(self, name: str, data: bytes) -> Added:
         with tempfile.TemporaryDirectory(prefix="newsbot-add-") as tmp:
             path = Path(tmp) / name
             path.write_bytes(data)
