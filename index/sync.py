@@ -268,7 +268,8 @@ class Indexer:
         if path is None:
             if copied:
                 target.unlink(missing_ok=True)
-            raise ArticleError(f"{source.name} was not indexed: {'; '.join(report.skipped) or 'no text to index'}")
+            why = [line for line in report.skipped if doc_id_for(Path(line.split(": ", 1)[0])) == doc_id]
+            raise ArticleError(f"{source.name} was not indexed: {'; '.join(why) or 'no text to index'}")
         return Added(load_article(path), len(self.store.ids_of(doc_id)), path, new=not same)
 
     def remove(self, doc_id: str) -> Removed:
