@@ -486,7 +486,13 @@ def test_index_add_url_downloads_saves_and_indexes_the_article(serve, cli_run, f
     monkeypatch.setattr(fetch_module, "fetch_url", functools.partial(fetch_url, is_allowed=allowing("127.0.0.1")))
     result = cli_run("index", "add", "--json", server.url("/mongolia-copper.md"))
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"doc_id": "mongolia-copper", "title": "Mongolia copper deal", "chunks": 1}
+    assert json.loads(result.stdout) == {
+        "doc_id": "mongolia-copper",
+        "title": "Mongolia copper deal",
+        "chunks": 1,
+        "file": "mongolia-copper.md",
+        "new": True,
+    }
     assert (Path(fake_bot.settings.corpus_dir) / "mongolia-copper.md").read_bytes() == ARTICLE
     assert "4,000 tons" in fake_bot.answer("How much copper will Mongolia sell to Japan?").answer
 
