@@ -710,6 +710,8 @@ def answer_asks(rng: random.Random, s: dict[str, str]) -> list[Ask]:
     """Questions this article answers (some may prove ambiguous in the corpus; the caller drops those)."""
     h, where = rng.choice(project_handles(s))
     H = cap(h)
+    # a question whose answer is the firm, or that names the firm anyway, names the venture another way
+    h_nf, where_nf = rng.choice([(name, w) for name, w in project_handles(s) if "project" not in w])
     pair = {"country": s["country"], "partner": s["partner"]}
     c, p, m = s["country"], s["partner"], s["mineral"]
     return [
@@ -738,8 +740,8 @@ def answer_asks(rng: random.Random, s: dict[str, str]) -> list[Ask]:
         Ask(
             "developer",
             "developer",
-            where,
-            [f"Which company will develop {h}?", f"Who is developing {h}?", f"What firm is the developer of {h}?"],
+            where_nf,
+            [f"Which company will develop {h_nf}?", f"Who is developing {h_nf}?", f"What firm is the developer of {h_nf}?"],
         ),
         Ask(
             "jv_partner",
@@ -750,12 +752,12 @@ def answer_asks(rng: random.Random, s: dict[str, str]) -> list[Ask]:
         Ask(
             "stake-firm",
             "stake",
-            {"holder": s["firm"], **where},
+            {"holder": s["firm"], **where_nf},
             [
-                f"What share of {h} will {s['firm']} hold?",
-                f"How big is {poss(s['firm'])} stake in {h}?",
-                f"What percentage of {h} does {s['firm']} control?",
-                f"{s['firm']} will own how much of {h}?",
+                f"What share of {h_nf} will {s['firm']} hold?",
+                f"How big is {poss(s['firm'])} stake in {h_nf}?",
+                f"What percentage of {h_nf} does {s['firm']} control?",
+                f"{s['firm']} will own how much of {h_nf}?",
             ],
         ),
         Ask(
@@ -1007,6 +1009,7 @@ def refuse_asks(rng: random.Random, s: dict[str, str], other: dict[str, str], co
     ``other`` is another article's names (for questions that mix in an entity from elsewhere).
     """
     h, where = rng.choice(project_handles(s))
+    h_nf = rng.choice([name for name, w in project_handles(s) if "project" not in w])  # a handle without the firm
     c, p, m, firm, bank = s["country"], s["partner"], s["mineral"], s["firm"], s["bank"]
     absent_mineral = rng.choice(ABSENT_MINERALS)
     absent_country = rng.choice(ABSENT_COUNTRIES)
@@ -1138,7 +1141,7 @@ def refuse_asks(rng: random.Random, s: dict[str, str], other: dict[str, str], co
             "changed-verb",
             "stake_sold",
             {"holder": firm},
-            [f"When did {firm} sell its stake in {h}?", f"To whom did {firm} sell its share of {h}?"],
+            [f"When did {firm} sell its stake in {h_nf}?", f"To whom did {firm} sell its share of {h_nf}?"],
         ),
         Ask("changed-verb", "loan_refused", {"lender": s["bank"]}, [f"Why did {bank} refuse to lend to {h}?"]),
         # a number or year that is not there
