@@ -176,14 +176,18 @@ class Fact:
     evidence: str = ""
     article: int = -1
     implied: bool = False  # stated by context only (the value is not in the evidence sentence): never asked for
+    loose: tuple[str, ...] = ()  # args the sentence leaves to context ("Exports reached ...": whose?)
 
-    def matches(self, relation: str, where: dict[str, str]) -> bool:
-        return self.relation == relation and all(self.args.get(k) == v for k, v in where.items())
+    def matches(self, relation: str, where: dict[str, str], loose: bool = False) -> bool:
+        """Whether this fact is what ``where`` asks for; ``loose``: or could be read as it (context-given args aside)."""
+        return self.relation == relation and all(
+            self.args.get(k) == v for k, v in where.items() if not (loose and k in self.loose)
+        )
 
 
-def find(facts: Iterable[Fact], relation: str, where: dict[str, str]) -> list[Fact]:
-    """The facts of ``relation`` whose arguments agree with every item of ``where``."""
-    return [f for f in facts if f.matches(relation, where)]
+def find(facts: Iterable[Fact], relation: str, where: dict[str, str], loose: bool = False) -> list[Fact]:
+    """The facts of ``relation`` whose arguments agree with every item of ``where`` (see :meth:`Fact.matches`)."""
+    return [f for f in facts if f.matches(relation, where, loose)]
 
 
 @dataclass
@@ -615,6 +619,7 @@ def write_article(rng: random.Random, n: int, seed: int, names: Names) -> Articl
                 )
             case _:  # the country is named only by the article around this sentence
                 exporter.implied = True
+                shipped.loose = reporter.loose = ("country",)
                 w.say(
                     f"Exports of {f('mineral')} products reached {v['exported'].shown} in {f('export_year')}, the {f('ministry')} said.",
                     shipped,
@@ -1197,10 +1202,11 @@ def make_questions(rng: random.Random, articles: list[Article], per_article: int
         return len({f.article for f in found}) == 1 or ask.relation in SHARED_FACTS
 
     def unanswerable(ask: Ask) -> bool:
-        """No article states it; the names it should lack are nowhere, and the others are somewhere (it looks answerable)."""
+        """No article states it, even loosely; the names it should lack are nowhere, and the others are somewhere
+        (it looks answerable)."""
         named = [part for v in ask.where.values() for part in v.split("|") if v not in ask.absent]
         return (
-            not find(facts, ask.relation, ask.where)
+            not find(facts, ask.relation, ask.where, loose=True)
             and not any(name.lower() in text for name in ask.absent)
             and all(name.lower() in text for name in named)
         )
