@@ -1,0 +1,170 @@
+"""The news-shaped eval sets (bench/news_eval.py, eval/news-*): reproducible, well-formed, and right by construction."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bench import news_eval
+from bench.generate import FIRM_B, FIRST, LAST
+from bot.evaluate import judge, read_rows, run_eval
+from bot.service import Newsbot
+from bot.settings import Settings
+from bot.types import Answer, Citation
+from index.load import load_corpus
+from tests.conftest import ROOT
+from tests.fakes import HashEmbedder
+
+SETS = {name: (ROOT / "eval" / name, articles, seed) for name, (articles, seed) in news_eval.COMMITTED.items()}
+
+
+def _rows(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module", params=sorted(SETS))
+def committed(request) -> tuple[Path, list[news_eval.Article], list[dict]]:
+    """A committed set's folder, its articles rebuilt in memory (with their facts) and its rows as committed."""
+    folder, n_articles, seed = SETS[request.param]
+    articles, _ = news_eval.build(n_articles, seed)
+    return folder, articles, _rows(folder)
+
+
+def test_regenerating_gives_the_committed_bytes(tmp_path: Path):
+    for name, (folder, n_articles, seed) in SETS.items():
+        out = tmp_path / name
+        news_eval.write(out, n_articles, seed)
+        committed = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+        regenerated = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+        assert committed == regenerated, name
+        for rel in committed:
+            assert (folder / rel).read_bytes() == (out / rel).read_bytes(), (
+                f"{name}/{rel} differs: run the command in eval/README.md"
+            )
+
+
+def test_a_seed_gives_one_set_and_another_seed_another():
+    first, rows = news_eval.build(8, seed=3)
+    again, rows_again = news_eval.build(8, seed=3)
+    other, other_rows = news_eval.build(8, seed=4)
+    assert [a.file_text() for a in first] == [a.file_text() for a in again] and rows == rows_again
+    assert not {a.body for a in first} & {a.body for a in other}
+    assert not {r["question"] for r in rows} & {r["question"] for r in other_rows}
+
+
+def test_the_two_committed_sets_share_no_article_or_question():
+    (fit, *_), (report, *_) = SETS["news-fit"], SETS["news-report"]
+    fit_titles = {a.title for a in load_corpus(fit / "corpus")}
+    report_titles = {a.title for a in load_corpus(report / "corpus")}
+    assert len(fit_titles) == len(report_titles) == 60
+    assert not fit_titles & report_titles
+    fit_rows, report_rows = _rows(fit), _rows(report)
+    shared = {r["question"] for r in fit_rows} & {r["question"] for r in report_rows}
+    # only a few generic questions may recur: refusals ("Who is the president of Serbia?") and what a mineral is
+    # used for (the same fact everywhere); never a question whose answer is one article's fact
+    assert all(
+        r["expect"] == "refuse" or r["kind"] in news_eval.SHARED_FACTS for r in fit_rows + report_rows if r["question"] in shared
+    )
+    assert len(shared) <= len(report_rows) // 50
+
+
+def test_rows_are_valid_for_the_eval_reader_and_half_are_refusals(committed):
+    folder, _, raw = committed
+    rows = read_rows(folder / "questions.jsonl")
+    assert len(rows) == len(raw) >= 300
+    assert len({r.id for r in rows}) == len(rows)
+    refuse = [r for r in rows if r.expect == "refuse"]
+    assert len(refuse) == len(rows) // 2
+    assert all(r.facts and r.sources for r in rows if r.expect == "answer")
+    assert len({r["kind"] for r in raw if r["expect"] == "answer"}) >= 20  # many kinds of question, not one template
+    assert {r["kind"] for r in raw if r["expect"] == "refuse"} == {
+        "unstated", "swapped", "other-article", "absent-name", "changed-verb", "absent-number",
+    }  # fmt: skip
+
+
+def test_every_answer_row_is_answered_by_its_source_article_in_so_many_words(committed):
+    """Read from the committed files alone: the evidence sentence is in the source article as loaded (cleaned) and
+    holds a gold variant; the judge passes an answer that quotes it and cites that article."""
+    folder, _, raw = committed
+    by_title = {a.title: a for a in load_corpus(folder / "corpus")}
+    rows = {r.id: r for r in read_rows(folder / "questions.jsonl")}
+    indirect = 0
+    for row in (r for r in raw if r["expect"] == "answer"):
+        sources = [by_title[title] for title in row["sources"]]  # KeyError: a source that is no article's title
+        home = next(a for a in sources if row["evidence"] in a.text)
+        citation = Citation(
+            n=1,
+            doc_id=home.doc_id,
+            title=home.title,
+            source=home.source,
+            published=home.published,
+            url=home.url,
+            quote=row["evidence"],
+        )
+        quoted = Answer(
+            question=row["question"], answer=f"{row['evidence']} [1]", refused=False, citations=[citation], mode="extractive"
+        )
+        assert judge(rows[row["id"]], quoted) == (True, ""), row
+        indirect += "indirect" in row["tags"]
+    assert indirect >= 40  # answers in a sentence that does not repeat the question's names
+
+
+def test_every_answer_row_has_one_answer_in_the_whole_corpus(committed):
+    """From the facts every article states: what the row asks for has one value, stated in its source article only
+    (a mineral's use, the same everywhere, may cite any article that states it)."""
+    _, articles, raw = committed
+    facts = [f for a in articles for f in a.facts]
+    titles = {a.n: a.title for a in articles}
+    for row in (r for r in raw if r["expect"] == "answer"):
+        found = news_eval.find(facts, row["probe"]["relation"], row["probe"]["where"])
+        assert {f.value.gold for f in found} == {tuple(row["facts"][0])}, row
+        assert sorted({titles[f.article] for f in found}) == row["sources"], row
+        assert len(row["sources"]) == 1 or row["probe"]["relation"] in news_eval.SHARED_FACTS, row
+
+
+def test_every_refuse_row_asks_for_a_fact_no_article_states(committed):
+    folder, articles, raw = committed
+    facts = [f for a in articles for f in a.facts]
+    text = "\n".join(a.text for a in load_corpus(folder / "corpus")).lower()
+    for row in (r for r in raw if r["expect"] == "refuse"):
+        probe = row["probe"]
+        assert not news_eval.find(facts, probe["relation"], probe["where"], loose=True), row
+        for name in probe["absent"]:
+            assert name.lower() not in text, row
+        named = [part for v in probe["where"].values() if v not in probe["absent"] for part in v.split("|")]
+        assert all(name.lower() in text for name in named), row  # the rest of the question is about the corpus
+
+
+def test_the_fact_record_holds_every_number_person_and_firm_an_article_names(committed):
+    """What makes "no fact states it" mean "the text does not say it": nothing numeric or named is left unrecorded."""
+    _, articles, _ = committed
+    person = re.compile(rf"\b(?:{'|'.join(FIRST)}) (?:{'|'.join(LAST)})\b")
+    firm = re.compile(rf"\b(?:{'|'.join(news_eval.FIRM_A_MORE)}) (?:{'|'.join(FIRM_B)})\b")
+    for article in articles:
+        recorded = " ".join(f"{f.value.shown} {' '.join(f.args.values())}" for f in article.facts)
+        body = article.body
+        for token in [*re.findall(r"\d[\d,./-]*\d|\d", body), *person.findall(body), *firm.findall(body)]:
+            assert token in recorded, (article.file_name, token)
+
+
+def test_a_source_title_names_one_article_only(committed):
+    _, articles, _ = committed
+    titles = [a.title for a in articles]
+    assert all(sum(t in other for other in titles) == 1 for t in titles)
+
+
+def test_newsbot_indexes_the_corpus_and_runs_the_questions(tmp_path: Path):
+    """The folder works as `NEWSBOT_CORPUS_DIR` + `newsbot eval` (the real pipeline and Chroma, a fake embedder)."""
+    folder = SETS["news-report"][0]
+    settings = Settings(corpus_dir=folder / "corpus", data_dir=tmp_path / "data", chroma_url=None, _env_file=None)
+    bot = Newsbot(settings, embedder=HashEmbedder(), notify=lambda msg: None, auto_build=False)
+    report = bot.sync()
+    assert report.added == 60 and not report.skipped, report
+    rows = read_rows(folder / "questions.jsonl")
+    sample = [rows[0], rows[3]]  # an answer row and a refuse row of the first article
+    results = list(run_eval(sample, bot.answer))
+    assert [r.row.expect for r in results] == ["answer", "refuse"]
+    assert all(r.answer.answer for r in results)
