@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import contextvars
 import functools
 import inspect
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -86,10 +87,18 @@ def can_open_threads(channel: object) -> bool:
     )
 
 
+def monotonic() -> float:
+    """``time.monotonic()``, looked up when called: a test clock that replaces it (simcord's) is seen.
+
+    (A default argument ``clock=time.monotonic`` would bind the function once, at import.)
+    """
+    return time.monotonic()
+
+
 class Cooldown:
     """One question per user every ``seconds`` (shared by /ask, mentions, replies and threads)."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = monotonic) -> None:
         self.seconds = seconds
         self.clock = clock
         self._last: dict[int, float] = {}
@@ -109,14 +118,19 @@ class Cooldown:
 
 
 class PartialRelay:
-    """Shows an LLM's text as it streams: called from the worker thread, edits on the event loop, ~1 edit a second."""
+    """Shows an LLM's text as it streams: called from any thread, edits on the event loop, ~1 edit a second.
+
+    Made on the loop by the handler that answers; each edit runs in a copy of that handler's context,
+    whichever thread reported the text (the LLM call runs in a thread of its own, which copies none):
+    discord.py keeps the adapter that sends interaction edits in a context variable.
+    """
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         show: Callable[[str], Any],
         interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self.loop = loop
         self.show = show
@@ -124,8 +138,10 @@ class PartialRelay:
         self.clock = clock
         self.latest = ""
         self.edits = 0
+        self._context = contextvars.copy_context()
         self._last = float("-inf")
-        self._future: Any = None
+        self._future: concurrent.futures.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # held, so the edit in flight is not garbage-collected
         self._closed = False
 
     def __call__(self, text: str) -> None:
@@ -135,14 +151,21 @@ class PartialRelay:
         if self._closed or now - self._last < self.interval or (self._future is not None and not self._future.done()):
             return
         self._last = now
-        self._future = asyncio.run_coroutine_threadsafe(self._show(text), self.loop)
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._future = done
+        self.loop.call_soon_threadsafe(self._start, text, done, context=self._context.copy())
 
-    async def _show(self, text: str) -> None:
+    def _start(self, text: str, done: concurrent.futures.Future[None]) -> None:
+        self._task = self.loop.create_task(self._show(text, done))  # on the loop, in the handler's context
+
+    async def _show(self, text: str, done: concurrent.futures.Future[None]) -> None:
         try:
             await self.show(text)
             self.edits += 1
-        except Exception:  # a failed preview edit must not fail the answer
-            log.debug("partial edit failed", exc_info=True)
+        except Exception as exc:  # a failed preview edit must not fail the answer
+            log.warning("could not show the partial answer: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        finally:
+            done.set_result(None)
 
     async def close(self) -> None:
         """No more edits; wait for one in flight so it cannot overwrite the final answer."""
@@ -161,7 +184,7 @@ class NewsbotClient(commands.Bot):
         feedback: FeedbackStore | None = None,
         *,
         sync_commands: bool = True,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self.service = service
         self.settings = settings or service.settings
@@ -174,7 +197,7 @@ class NewsbotClient(commands.Bot):
             allowed_mentions=NO_MENTIONS,
         )
         self.feedback = feedback or FeedbackStore.in_data_dir(self.settings.data_dir)
-        self.executor = ThreadPoolExecutor(max_workers=self.settings.answer_workers, thread_name_prefix="newsbot-answer")
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=self.settings.answer_workers, thread_name_prefix="newsbot-answer")
         self.cooldown = Cooldown(self.settings.cooldown_seconds, clock)
         self.sync_commands_on_start = sync_commands
         self.synced_to = "not synced"
@@ -248,9 +271,15 @@ class NewsbotClient(commands.Bot):
 
     # -- shared by the cogs ----------------------------------------------------------------
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``func`` in the answer pool, off the event loop."""
+        """Run ``func`` in the answer pool, off the event loop, in a copy of the caller's context.
+
+        The copy is what ``asyncio.to_thread`` does: coroutines the worker hands back to the loop (the
+        streaming edits of :class:`PartialRelay`) then run with the context of the handler that asked,
+        which discord.py needs (its webhook adapter for interaction edits is a context variable).
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(func, *args, **kwargs))
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self.executor, functools.partial(context.run, func, *args, **kwargs))
 
     @property
     def streams(self) -> bool:
