@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discordbot.client import HISTORY_TURNS, PartialRelay, can_open_threads, is_thread
-from bot.discordbot.common import error_text, log_error, respond
+from bot.discordbot.common import error_text, followup, log_error, respond, think, thinking_done
 from bot.discordbot.feedback_store import StoredAnswer
 from bot.discordbot.render import NO_MENTIONS, Outgoing, partial_text, thread_name
 from bot.discordbot.views import FeedbackView
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from bot.discordbot.client import NewsbotClient
 
 log = logging.getLogger("newsbot.discord")
+
+# Posted in each thread the bot opens when it has no Message Content intent (plain messages reach it empty).
+THREAD_HINT = "Follow-ups go here: mention me with your question (`@newsbot your question`), or use `/ask` in this thread."
 
 
 # -- where an answer goes --------------------------------------------------------------------
@@ -68,8 +71,9 @@ class InteractionPoster(_Poster):
         self.previewed = False
 
     async def preview(self, text: str) -> None:
-        self.previewed = True
         await self.interaction.edit_original_response(content=partial_text(text), allowed_mentions=NO_MENTIONS)
+        self.previewed = True
+        thinking_done(self.interaction)
 
     def _has_preview(self) -> bool:
         return self.previewed
@@ -78,7 +82,7 @@ class InteractionPoster(_Poster):
         return await self.interaction.edit_original_response(allowed_mentions=NO_MENTIONS, **fields)
 
     async def _send(self, index: int, content: str, **fields: Any) -> Any:
-        return await self.interaction.followup.send(content, wait=True, allowed_mentions=NO_MENTIONS, **fields)
+        return await followup(self.interaction, content, **fields)
 
 
 class MessagePoster(_Poster):
@@ -149,7 +153,7 @@ class Ask(commands.Cog):
             if refusal is not None:
                 await respond(interaction, refusal, ephemeral=True)
                 return
-            await interaction.response.defer(thinking=True)  # within Discord's 3 s, before anything slow
+            await think(interaction)  # within Discord's 3 s, before anything slow
 
             channel = interaction.channel
             conversation = channel.id if is_thread(channel) else None
@@ -160,11 +164,13 @@ class Ask(commands.Cog):
                 conversation = await self._open_thread(channel, posted[0], question)
             await self._remember(answer, posted, interaction.guild_id, interaction.channel_id, conversation, parent)
         except Exception as exc:
-            await respond(interaction, error_text(log_error(exc, f"/ask {question[:100]!r}")), ephemeral=True)
+            # Only-you where Discord allows it; in place of a public "thinking…" it is public (see respond).
+            await respond(interaction, error_text(log_error(exc, f"/ask {question[:100]!r}")))
 
     # -- mentions, replies, threads ------------------------------------------------------------
     async def handle_message(self, message: Any) -> None:
-        """Answer a message that mentions the bot, replies to one of its answers, or is in a thread it opened."""
+        """Answer a message that mentions the bot, replies to one of its answers, or is in a thread it opened
+        (direct messages are told the bot answers in servers only)."""
         me = self.bot.user
         if me is None or getattr(message.author, "bot", False):
             return
@@ -173,21 +179,22 @@ class Ask(commands.Cog):
             channel = message.channel
             in_own_thread = is_thread(channel) and getattr(channel, "owner_id", None) == me.id
             replied: StoredAnswer | None = None
-            replied_to_bot = False
+            replied_to_bot = to_command_answer = False
             ref = message.reference
             if ref is not None and ref.message_id is not None:
-                author = getattr(getattr(ref, "resolved", None), "author", None)
-                replied_to_bot = getattr(author, "id", None) == me.id
+                resolved = getattr(ref, "resolved", None)
+                replied_to_bot = getattr(getattr(resolved, "author", None), "id", None) == me.id
+                to_command_answer = getattr(resolved, "interaction_metadata", None) is not None
                 replied = await self.bot.run_blocking(self.bot.feedback.answer_for_message, ref.message_id)
                 replied_to_bot = replied_to_bot or replied is not None
-            if not (mentioned or replied_to_bot or in_own_thread):
+            direct = message.guild is None  # a direct message is for the bot, mentioned or not
+            if not (mentioned or replied_to_bot or in_own_thread or direct):
                 return
             question = strip_mentions(message.content, me.id)
             if not question:
-                if mentioned:  # without the message-content intent, an un-mentioned thread message arrives empty
-                    await self._reply(
-                        message, "Ask me a question after the mention, e.g. `@newsbot Who will develop the tungsten deposit?`"
-                    )
+                hint = self._no_text_hint(mentioned, replied_to_bot and (to_command_answer or not mentioned), replied)
+                if hint is not None:
+                    await self._reply(message, hint)
                 return
             question, refusal = self._admit(message.author.id, channel, message.guild, question)
             if refusal is not None:
@@ -203,6 +210,26 @@ class Ask(commands.Cog):
             await self._remember(answer, posted, guild_id, channel.id, conversation, parent)
         except Exception as exc:
             await self._reply(message, error_text(log_error(exc, f"message {getattr(message, 'id', '?')}")))
+
+    def _no_text_hint(self, mentioned: bool, withheld_reply: bool, replied: StoredAnswer | None) -> str | None:
+        """What to say to a message for the bot that arrives without text, or None to let it be.
+
+        Without the Message Content intent Discord sends a bot the text of a message only if it mentions the
+        bot; a reply to a normal message counts (while its @ mention is on), a reply to a slash command's
+        answer does not. Such a reply is answered with how to ask instead, never met with silence. Plain
+        messages in the bot's threads arrive empty too and are left alone: they may be people talking.
+        """
+        if withheld_reply and not self.bot.intents.message_content:
+            thread = replied.conversation_id if replied is not None else None
+            where = f"in its thread <#{thread}>" if thread else "in a thread or here"
+            return (
+                "Discord doesn't show me the text of that reply (I can read only messages that mention me, and a "
+                f"reply to a `/ask` answer doesn't count). Ask your follow-up {where}: mention me with it "
+                "(`@newsbot your question`), or use `/ask`."
+            )
+        if mentioned:
+            return "Ask me a question after the mention, e.g. `@newsbot Who will develop the tungsten deposit?`"
+        return None
 
     # -- the steps ------------------------------------------------------------------------------
     async def _answer(
@@ -228,11 +255,17 @@ class Ask(commands.Cog):
         return parent, answer, messages
 
     async def _open_thread(self, channel: Any, message: Any, question: str) -> int | None:
+        """A thread on the answer for follow-ups; without the Message Content intent, it starts with how to ask there."""
         try:
             thread = await channel.create_thread(name=thread_name(question), message=message, auto_archive_duration=1440)
         except discord.HTTPException as exc:  # no Create Public Threads permission, a thread already there, ...
             log.warning("could not open a thread in channel %s: %s", getattr(channel, "id", "?"), exc)
             return None
+        if not self.bot.intents.message_content:
+            try:
+                await thread.send(THREAD_HINT, allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+            except discord.HTTPException as exc:  # the answer and its thread stand without it
+                log.warning("could not post the follow-up hint in thread %s: %s", thread.id, exc)
         return thread.id
 
     async def _remember(

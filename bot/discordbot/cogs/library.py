@@ -18,12 +18,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discordbot.common import error_text, log_error, respond
+from bot.discordbot.common import error_text, followup, log_error, respond, think
 from bot.discordbot.render import (
     EMBED_COLOUR,
     EMBED_DESCRIPTION_LIMIT,
     MESSAGE_LIMIT,
-    NO_MENTIONS,
     shorten,
 )
 from index.fetch import Fetched, FetchError, fetch_url
@@ -37,13 +36,24 @@ log = logging.getLogger("newsbot.discord")
 
 HELP = """**newsbot answers questions from the news articles it has read, and cites them.**
 • `/ask question:` — ask; the answer quotes the articles with numbered sources [1], [2]…, and opens a thread.
-• Follow up in that thread (mention me, or reply to my answer): I keep the last few questions in mind, so \
-"And who holds the rest?" is understood.
-• Mention me with a question anywhere I can read, or reply to one of my answers.
+• Mention me with a question (`@newsbot Who will develop the tungsten deposit?`) and I answer in place.
+{follow_up}
 • 👍 / 👎 under an answer tells the maintainers whether it helped; you can change your vote.
 • `/sources` — the articles I know.
 • `/add` (URL or file) and `/reindex` — for people with Manage Server.
 If the articles don't cover a question, I say so rather than guess."""
+
+# What a follow-up needs depends on the Message Content intent: without it Discord shows the bot only
+# messages that mention it (a reply to a mention answer does, with its @ mention on; a reply to a /ask answer does not).
+FOLLOW_UP_WITHOUT_INTENT = """• Follow up in an answer's thread: mention me (`@newsbot And who holds the rest?`) or use `/ask` there; I keep the last few questions in mind, so the follow-up is understood.
+• Or reply to an answer I gave to a mention, keeping the reply's @ mention on. Replies to `/ask` answers reach me without their text, so follow those up in the thread."""
+FOLLOW_UP_WITH_INTENT = """• Follow up in an answer's thread (just write, no mention needed) or reply to any of my answers; I keep the last few questions in mind, so "And who holds the rest?" is understood."""
+
+
+def help_text(message_content: bool) -> str:
+    """``/help``: how to ask and follow up, as this bot's intents allow."""
+    return HELP.format(follow_up=FOLLOW_UP_WITH_INTENT if message_content else FOLLOW_UP_WITHOUT_INTENT)
+
 
 NEEDS_MANAGE = "You need the Manage Server permission to change the library."
 FETCH_WORKERS = 2  # URL downloads at once; more /add url: calls wait their turn, never on the answer workers
@@ -110,7 +120,7 @@ class Library(commands.Cog):
 
     @app_commands.command(name="help", description="How to ask newsbot questions.")
     async def help(self, interaction: discord.Interaction) -> None:
-        await respond(interaction, HELP, ephemeral=True)
+        await respond(interaction, help_text(self.bot.intents.message_content), ephemeral=True)
 
     @app_commands.command(name="add", description="Add an article (a URL or an attached .md/.txt/.html/.pdf) and index it.")
     @app_commands.describe(url="An http(s) link to the article", file="An article file: .md, .txt, .html or .pdf")
@@ -128,10 +138,10 @@ class Library(commands.Cog):
     # -- handlers --------------------------------------------------------------------------------
     async def handle_sources(self, interaction: Any) -> None:
         try:
-            await interaction.response.defer(thinking=True, ephemeral=True)
+            await think(interaction, ephemeral=True)
             documents = await self.bot.run_blocking(self.bot.service.documents)
             chunks = await self.bot.run_blocking(self.bot.service.store.count)
-            await interaction.followup.send(embed=library_embed(documents, chunks), ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await followup(interaction, embed=library_embed(documents, chunks), ephemeral=True)
         except Exception as exc:
             await respond(interaction, error_text(log_error(exc, "/sources")))
 
@@ -153,7 +163,7 @@ class Library(commands.Cog):
                 if file.size > limit:
                     await respond(interaction, f"That file is {file.size:,} bytes; the limit is {limit:,}.")
                     return
-            await interaction.response.defer(thinking=True)
+            await think(interaction)
             try:
                 if file is not None:
                     name, data = Path(file.filename).name, await file.read()
@@ -164,7 +174,7 @@ class Library(commands.Cog):
             except (FetchError, ArticleError) as exc:
                 await respond(interaction, f"I couldn't add that: {exc}", ephemeral=False)
                 return
-            await interaction.followup.send(added_text(added)[:MESSAGE_LIMIT], allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+            await followup(interaction, added_text(added)[:MESSAGE_LIMIT], suppress_embeds=True)
         except Exception as exc:
             await respond(interaction, error_text(log_error(exc, "/add")))
 
@@ -179,7 +189,7 @@ class Library(commands.Cog):
             if not can_manage(interaction):
                 await respond(interaction, NEEDS_MANAGE)
                 return
-            await interaction.response.defer(thinking=True)
+            await think(interaction)
             report = await self.bot.run_blocking(self.bot.service.sync)
             text = (
                 f"Index in line with the corpus: added {report.added}, updated {report.updated}, deleted {report.deleted}, "
@@ -187,7 +197,7 @@ class Library(commands.Cog):
             )
             if report.skipped:
                 text += "\nSkipped: " + "; ".join(report.skipped)
-            await interaction.followup.send(shorten(text, MESSAGE_LIMIT), allowed_mentions=NO_MENTIONS, suppress_embeds=True)
+            await followup(interaction, shorten(text, MESSAGE_LIMIT), suppress_embeds=True)
         except Exception as exc:
             await respond(interaction, error_text(log_error(exc, "/reindex")))
 
