@@ -166,17 +166,24 @@ def sources_embed(answer: Answer) -> discord.Embed | None:
             return embed  # unreachable in practice: one source in full fits easily
 
 
+def answer_body(answer: Answer, question_line: bool = False) -> str:
+    """The text of an answer as posted, one part a line: the question quoted (``question_line``), then the
+    answer with its ``[n]`` markers, or the refusal hint. Each part is one entry here, so a new part of
+    :class:`~bot.types.Answer` (a short answer above the sentences, say) is one more line."""
+    lines: list[str] = []
+    if question_line:
+        lines += [f"> {line}" for line in shorten(answer.question, 300).splitlines() if line.strip()]
+    lines.append(REFUSAL_HINT if answer.refused else answer.answer)
+    return "\n".join(lines)
+
+
 def render_answer(answer: Answer, question_line: bool = False) -> list[Outgoing]:
     """The messages to post for ``answer``: its text (split to fit) and the sources embed on the last one.
 
     A refusal says plainly that the articles don't cover it and lists no sources. ``question_line`` puts the
     question above the answer (for ``/ask``, where Discord does not show what was asked).
     """
-    body = REFUSAL_HINT if answer.refused else answer.answer
-    if question_line:
-        quoted = "\n".join(f"> {line}" for line in shorten(answer.question, 300).splitlines() if line.strip())
-        body = f"{quoted}\n{body}"
-    parts = split_message(quiet_links(body)) or ["…"]
+    parts = split_message(quiet_links(answer_body(answer, question_line))) or ["…"]
     messages = [Outgoing(p) for p in parts]
     messages[-1].embed = sources_embed(answer)
     return messages
