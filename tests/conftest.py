@@ -10,6 +10,7 @@ import pytest
 from bot.service import Newsbot
 from bot.settings import Settings
 from tests.chroma_server import chroma_url  # noqa: F401 - the Chroma server fixture (CI's or one of its own)
+from tests.discord_world import bot_settings, indexed_corpus, simcord_bot, world  # noqa: F401 - the Discord scenario fixtures
 from tests.fakes import HashEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,18 +1,26 @@
-"""`newsbot serve`, `newsbot chat` and `newsbot feedback` through the real CLI (typer's runner); nothing contacts Discord."""
+"""`newsbot serve`, `newsbot chat` and `newsbot feedback` through the real CLI (typer's runner); nothing contacts Discord.
+
+`newsbot serve` runs all of its start-up under simcord: the CLI, the token check, loading the service, the
+client, ``setup_hook`` (cogs, persistent views, warm-up), the slash-command sync and the ready line. Only
+``NewsbotClient.start`` (discord.py's login and gateway connection) is swapped for simcord's in-memory Discord.
+"""
 
 from __future__ import annotations
 
 import base64
+import logging
 
 import discord
 import pytest
+import simcord
 from typer.testing import CliRunner
 
 from bot import cli
 from bot.discordbot import client as discord_client
-from bot.discordbot.client import TokenError, check_token
+from bot.discordbot.client import NewsbotClient, TokenError, check_token
 from bot.discordbot.feedback_store import FeedbackStore
 from bot.types import Answer
+from tests.discord_world import Q1, make_client
 
 # Shaped like a bot token (id.timestamp.hmac) but not one.
 FAKE_TOKEN = base64.urlsafe_b64encode(b"123456789012345678").decode().rstrip("=") + ".GaBcDe." + "x" * 38
@@ -59,6 +67,74 @@ def test_serve_with_a_rejected_token_is_one_line_and_exit_2(env):
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert lines == [
         "error: Discord rejected DISCORD_TOKEN: reset the token in the Developer Portal (Bot, Reset Token) and set it again"
+    ]
+
+
+GUILD_ID = 1_300_000_000_000_000_000
+
+
+def in_simcord(approved_intents: discord.Intents | None = None, seen: dict | None = None):
+    """A stand-in for ``NewsbotClient.start``: connect to simcord's Discord, where a member runs /ask, then stop."""
+
+    async def start(self: NewsbotClient, token: str, *, reconnect: bool = True) -> None:
+        env = simcord.Env(self, approved_intents=approved_intents)  # strict_sync: unsynced commands fail
+        guild = env.create_guild("Newsroom", id=GUILD_ID)  # the server NEWSBOT_DEV_GUILD_ID names
+        news = guild.create_text_channel("news")
+        alice = guild.add_member(env.create_user("alice"))
+        await env.start()  # login, setup_hook (cogs, views, warm-up, command sync), READY
+        try:
+            with env.time_context():
+                if seen is not None:
+                    seen["commands"] = alice.available_commands(news)
+                    seen["ask"] = (await alice.slash(news, "ask", question=Q1)).response.content
+        finally:
+            await env.shutdown()
+
+    return start
+
+
+@pytest.fixture
+def served(env, indexed_corpus, tmp_path):
+    """`newsbot serve` with a token of the right shape, the service over a copy of the indexed corpus."""
+    service = make_client(indexed_corpus, tmp_path / "bot").service
+    env.setattr(cli, "_bot", lambda auto_build=True: service)
+    env.setenv("DISCORD_TOKEN", FAKE_TOKEN)
+    env.setenv("NEWSBOT_DEV_GUILD_ID", str(GUILD_ID))
+    return env
+
+
+def test_serve_starts_syncs_to_the_dev_guild_and_answers(served, caplog):
+    seen: dict = {}
+    served.setattr(NewsbotClient, "start", in_simcord(seen=seen))
+    with caplog.at_level(logging.INFO, logger="newsbot.discord"):
+        result = run("serve")
+    assert result.exit_code == 0, result.output
+    (ready,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("newsbot ready")]
+    assert ready.startswith("newsbot ready as TestBot")
+    assert f"in 1 servers; 5 commands synced to guild {GUILD_ID}; " in ready and ready.endswith(" chunks indexed")
+    assert set(seen["commands"]) == {"ask", "sources", "help"}  # /add and /reindex need Manage Server
+    assert "70%" in seen["ask"]
+
+
+def test_serve_syncs_globally_without_a_dev_guild(served, caplog):
+    served.delenv("NEWSBOT_DEV_GUILD_ID")
+    seen: dict = {}
+    served.setattr(NewsbotClient, "start", in_simcord(seen=seen))
+    with caplog.at_level(logging.INFO, logger="newsbot.discord"):
+        result = run("serve")
+    assert result.exit_code == 0, result.output
+    assert any("5 commands synced globally" in r.getMessage() for r in caplog.records)
+    assert "70%" in seen["ask"]
+
+
+def test_serve_asking_for_an_intent_the_portal_has_not_enabled_is_one_line_and_exit_2(served):
+    served.setenv("NEWSBOT_MESSAGE_CONTENT", "true")
+    served.setattr(NewsbotClient, "start", in_simcord(approved_intents=discord.Intents.default()))
+    result = run("serve")
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
+        "error: NEWSBOT_MESSAGE_CONTENT=true needs the Message Content intent: enable it in the Developer Portal "
+        "(Bot, Privileged Gateway Intents) or unset the setting"
     ]
 
 

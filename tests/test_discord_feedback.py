@@ -1,83 +1,91 @@
-"""👍/👎 votes: stored with the answer, one per user and answer, changeable, and still working after a restart."""
+"""👍/👎 under answers, from the user's side, and what ``newsbot feedback`` makes of them (through simcord).
+
+Votes are private (only the voter sees the thanks), one per user and answer, changeable, kept with the
+question and answer in ``NEWSBOT_DATA_DIR/feedback.sqlite3``, and the buttons of answers posted before a
+restart keep working (a persistent view, found again by message id).
+"""
 
 from __future__ import annotations
 
 import sqlite3
 
+from typer.testing import CliRunner
+
+from bot import cli
+from bot.discordbot.client import NewsbotClient
 from bot.discordbot.feedback_store import FeedbackStore
-from bot.discordbot.views import DOWN_ID, UP_ID, FeedbackView
-from bot.types import Answer, Citation
-from tests.discord_fakes import FakeChannel, FakeGuild, FakeInteraction, FakeSentMessage, FakeUser, Log
-
-ANSWER = Answer(
-    "What share will Cove Capital control?",
-    "Cove Capital will control 70% of a joint venture. [1]",
-    False,
-    [Citation(1, "doc", "Title", "Reuters", "2025-11-06", "", "Cove Capital will control 70% of a joint venture.")],
-)
+from bot.discordbot.views import DOWN_ID, UP_ID
+from bot.types import Answer
+from tests.discord_world import FOLLOW_UP, Q1, REST, World, restarted
 
 
-def button(view: FeedbackView, custom_id: str):
-    return next(c for c in view.children if getattr(c, "custom_id", None) == custom_id)
+async def test_votes_are_private_changeable_and_tallied_by_newsbot_feedback(world: World, monkeypatch):
+    answer = (await world.alice.slash(world.news, "ask", question=Q1)).response
+    refusal = (await world.alice.slash(world.news, "ask", question="What is the capital of France?")).response
+
+    said = []
+    for member, button, message in [
+        (world.alice, UP_ID, answer),
+        (world.alice, UP_ID, answer),
+        (world.alice, DOWN_ID, answer),
+        (world.bob, DOWN_ID, answer),
+        (world.bob, UP_ID, refusal),
+    ]:
+        vote = await member.click(message, custom_id=button)
+        assert vote.ephemeral  # only the voter sees it
+        said.append(vote.response.content)
+    assert said == [
+        "Thanks for the 👍!",
+        "You already voted 👍 on this answer.",
+        "Changed your vote to 👎. Thanks!",
+        "Thanks for the 👎! Voted-down answers get reviewed.",
+        "Thanks for the 👍!",
+    ]
+    assert not any("Thanks" in m.content for m in world.news.history(viewer=world.mia))
+
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(world.service.settings.data_dir))
+    monkeypatch.chdir(world.service.settings.data_dir)  # no .env from the checkout
+    tally = CliRunner().invoke(cli.app, ["feedback"])
+    assert tally.exit_code == 0, tally.output
+    assert "2 answers posted; votes: 👍 1  👎 2" in tally.stdout
+    assert f"👎 2 👍 0  {Q1}" in tally.stdout and "capital of France" not in tally.stdout
 
 
-async def click(view: FeedbackView, custom_id: str, user: FakeUser, message, log: Log) -> str:
-    interaction = FakeInteraction(log, message.channel, user=user, message=message)
-    await button(view, custom_id).callback(interaction)  # the button's real callback, as discord.py calls it
-    return log[-1][1]["content"]
+async def test_what_a_vote_row_holds_and_no_raw_user_id(world: World):
+    answer = (await world.alice.slash(world.news, "ask", question=Q1)).response
+    await world.bob.click(answer, custom_id=DOWN_ID)
 
-
-async def test_votes_are_stored_changeable_and_survive_a_restart(tmp_path):
-    log = Log()
-    channel = FakeChannel(log, FakeGuild())
-    store = FeedbackStore(tmp_path / "feedback.sqlite3")
-    message = FakeSentMessage(log, channel, "answer", {})
-    answer_id = store.record_answer(ANSWER, [message.id], channel.guild.id, channel.id)
-    alice, bob = FakeUser(), FakeUser()
-
-    view = FeedbackView(store)
-    assert view.timeout is None and view.is_persistent()
-    assert "Thanks" in await click(view, UP_ID, alice, message, log)
-    assert "already voted" in await click(view, UP_ID, alice, message, log)
-    assert store.votes(answer_id) == {"up": 1, "down": 0}
-
-    # Restart: a new store object on the same file and a new view instance, as setup_hook registers it.
-    store2 = FeedbackStore(tmp_path / "feedback.sqlite3")
-    view2 = FeedbackView(store2)
-    assert {c.custom_id for c in view2.children} == {UP_ID, DOWN_ID}
-    assert "Changed your vote to 👎" in await click(view2, DOWN_ID, alice, message, log)
-    await click(view2, DOWN_ID, bob, message, log)
-    assert store2.votes(answer_id) == {"up": 0, "down": 2}  # one vote per user, the changed one counted once
-
-    tally = store2.tally()
-    assert (tally.up, tally.down, tally.answers) == (0, 2, 1)
-    assert tally.voted_down == [(ANSWER.question, 2, 0)]
-
-
-async def test_what_a_vote_row_holds_and_no_raw_user_id(tmp_path):
-    log = Log()
-    channel = FakeChannel(log, FakeGuild())
-    store = FeedbackStore(tmp_path / "f.sqlite3")
-    message = FakeSentMessage(log, channel, "answer", {})
-    store.record_answer(ANSWER, [message.id], channel.guild.id, channel.id)
-    user = FakeUser(id=987654321012345678)
-    await click(FeedbackView(store), DOWN_ID, user, message, log)
-    db = sqlite3.connect(tmp_path / "f.sqlite3")
+    db = sqlite3.connect(world.service.settings.data_dir / "feedback.sqlite3")
     row = db.execute(
-        "SELECT a.time, a.guild_id, a.channel_id, a.question, a.answer, a.citations, v.vote, v.user_hash"
+        "SELECT a.guild_id, a.channel_id, a.conversation_id, a.question, a.answer, a.citations, v.vote, v.user_hash"
         " FROM votes v JOIN answers a ON a.id = v.answer_id"
     ).fetchone()
-    dump = "\n".join(db.iterdump())
-    assert row[1:4] == (channel.guild.id, channel.id, ANSWER.question) and row[4] == ANSWER.answer
+    (thread,) = world.news.threads
+    assert row[:4] == (world.guild.id, world.news.id, thread.id, Q1) and "70%" in row[4]
     assert '"quote": "Cove Capital will control 70%' in row[5] and row[6] == "down" and len(row[7]) == 64
-    assert str(user.id) not in dump  # only a salted hash of the user id is stored
+    assert str(world.bob.id) not in "\n".join(db.iterdump())  # only a salted hash of the voter's id is kept
 
 
-async def test_vote_on_an_unknown_message_explains(tmp_path):
-    log = Log()
-    message = FakeSentMessage(log, FakeChannel(log, FakeGuild()), "old", {})
-    text = await click(FeedbackView(FeedbackStore(tmp_path / "f.sqlite3")), UP_ID, FakeUser(), message, log)
-    assert "no longer have this answer" in text
+async def test_old_buttons_and_threads_keep_working_after_a_restart(world: World):
+    answer = (await world.alice.slash(world.news, "ask", question=Q1)).response
+    (thread,) = world.news.threads
+
+    await world.env.restart_bot(restarted(world.client))  # a new process: new view objects, same data
+
+    vote = await world.bob.click(answer, custom_id=UP_ID)  # a button on a message the old process posted
+    assert vote.response.content == "Thanks for the 👍!"
+    await world.alice.send(thread, world.mention(FOLLOW_UP))  # the thread's history came from the data dir
+    assert REST in world.bot_messages(thread)[-1].content
+
+
+async def test_a_vote_on_an_answer_no_longer_on_file_says_so(world: World, tmp_path):
+    answer = (await world.alice.slash(world.news, "ask", question=Q1)).response
+    forgetful = NewsbotClient(world.client.service, world.client.settings, FeedbackStore(tmp_path / "new.sqlite3"))
+    await world.env.restart_bot(forgetful)  # e.g. NEWSBOT_DATA_DIR moved
+
+    vote = await world.alice.click(answer, custom_id=UP_ID)
+    assert vote.ephemeral and "no longer have this answer" in vote.response.content
+    forgetful.executor.shutdown(wait=False)
 
 
 def test_history_walks_the_chain_and_skips_refusals(tmp_path):

@@ -1,16 +1,24 @@
-"""/sources, /add, /reindex through their handlers (the URL fetcher behind /add: tests/test_fetch.py)."""
+"""The library in Discord: ``/sources``, ``/help``, ``/add`` (file and URL) and ``/reindex``, from the user's side.
+
+Through simcord, as the ask tests. The downloader behind ``/add url:`` has its own tests (``tests/test_fetch.py``);
+here a real HTTP server on 127.0.0.1 stands in for a news site.
+"""
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import discord
 import pytest
+import simcord
 
-from bot.discordbot.cogs.library import library_embed
-from bot.discordbot.feedback_store import FeedbackStore
+from bot.discordbot.cogs.library import FOLLOW_UP_WITH_INTENT, FOLLOW_UP_WITHOUT_INTENT, NEEDS_MANAGE, library_embed
 from bot.discordbot.render import EMBED_DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, embed_size
-from tests.discord_fakes import ClientForTests, FakeAttachment, FakeChannel, FakeGuild, FakeInteraction, Log, is_quiet
+from index.fetch import fetch_url
+from tests.discord_world import INTENTS, World, never_pings
+from tests.test_fetch import Server, allowing, page
 
-MANAGER = discord.Permissions(manage_guild=True)
 ARTICLE = b"""---
 title: "Uzbekistan opens a tungsten tender"
 source: "Example News"
@@ -21,84 +29,143 @@ Uzbekistan opened a tender for three tungsten deposits on Thursday, the mining m
 
 The winner will hold a 49% stake in each project, with the state keeping the rest.
 """
+PAGE = b"""<html><head><title>Mongolia signs copper smelter deal</title></head><body>
+<nav>Home | World | Markets</nav>
+<article><h1>Mongolia signs copper smelter deal</h1>
+<p>Mongolia signed an agreement on Friday with a Japanese trading house to build a copper smelter near Oyu Tolgoi.</p>
+<p>The smelter will process 400,000 tonnes of concentrate a year from 2029, the ministry of mining said.</p>
+</article></body></html>"""
+STAKE_Q = "What stake will the tender winner hold?"
 
 
-@pytest.fixture
-async def library(fake_bot, settings, tmp_path):
-    client = ClientForTests(fake_bot, settings, FeedbackStore(tmp_path / "f.sqlite3"), sync_commands=False)
-    await client.setup_hook()
-    yield client.get_cog("Library")
-    client.executor.shutdown(wait=True)
+def ask_text(result: simcord.InteractionResult) -> str:
+    assert result.response is not None, result
+    return result.response.content
 
 
-@pytest.fixture
-def log() -> Log:
-    return Log()
+# -- /sources and /help ---------------------------------------------------------------------------
+async def test_sources_lists_the_articles_to_the_asker_only(world: World):
+    result = await world.alice.slash(world.news, "sources")
+    assert result.ephemeral
+    (listing,) = result.response.embeds
+    assert listing.title == "Articles in the index"
+    assert "**Kazakhstan President Tokayev signs minerals deal in Washington** — Reuters · 2025-11-06" in listing.description
+    assert listing.footer.text == f"2 articles · {world.service.store.count()} chunks"
+    assert world.news.history(viewer=world.bob) == []  # only alice saw it
 
 
-@pytest.fixture
-def channel(log) -> FakeChannel:
-    return FakeChannel(log, FakeGuild())
+@INTENTS
+async def test_help_says_how_to_ask_and_what_a_follow_up_needs(world: World, bot_settings):
+    result = await world.alice.slash(world.news, "help")
+    assert result.ephemeral
+    text = result.response.content
+    assert "`/ask question:`" in text and "`/sources`" in text and "Manage Server" in text
+    if bot_settings["message_content"]:
+        assert FOLLOW_UP_WITH_INTENT in text and "without their text" not in text
+    else:  # the intent is off: say plainly that a reply to a /ask answer is not read, and what to do
+        assert FOLLOW_UP_WITHOUT_INTENT in text and "Replies to `/ask` answers reach me without their text" in text
 
 
-async def test_add_and_reindex_refuse_without_manage_server(library, channel, log, fake_bot):
-    before = fake_bot.store.count()
-    await library.handle_add(FakeInteraction(log, channel), None, FakeAttachment("uz.md", ARTICLE))
-    await library.handle_reindex(FakeInteraction(log, channel, permissions=discord.Permissions(send_messages=True)))
-    refusals = [d for e, d in log if e == "response.send_message"]
-    assert len(refusals) == 2 and all("Manage Server" in d["content"] and d["ephemeral"] for d in refusals)
-    assert "defer" not in log.events() and fake_bot.store.count() == before
+# -- /add ---------------------------------------------------------------------------------------------
+async def test_add_a_file_then_ask_about_it_and_see_it_listed(world: World):
+    result = await world.mia.slash(world.news, "add", file=("uz-tungsten.md", ARTICLE))
+
+    assert not result.ephemeral  # the channel learns the library grew
+    assert result.response.content.startswith("Added **Uzbekistan opens a tungsten tender** (uz-tungsten):")
+    assert "chunks indexed. Ask away!" in result.response.content
+    answer = await world.alice.slash(world.news, "ask", question=STAKE_Q)
+    assert "49%" in ask_text(answer)
+    listing = (await world.alice.slash(world.news, "sources")).response.embeds[0]
+    assert "[Uzbekistan opens a tungsten tender](https://example.com/uzbek-tungsten) — Example News · 2025-11-20" in listing.description
+    assert listing.footer.text.startswith("3 articles")
+    assert (world.service.settings.corpus_dir / "uz-tungsten.md").read_bytes() == ARTICLE
+    assert not list(never_pings(world.env.http_requests))
 
 
-def test_add_and_reindex_are_hidden_by_default_permissions(fake_bot, settings, tmp_path):
-    import asyncio
+async def test_add_a_url_then_ask_about_it(world: World, monkeypatch):
+    site = Server({"/2025/11/mongolia-copper-smelter": page(PAGE)}, "127.0.0.1")
+    try:
+        # The real downloader (address checks, one deadline, size and type limits), told that news.example.com
+        # is this local server and that its address may be fetched from. Patched in the module the bot loaded:
+        # discord.py's load_extension imports a cog afresh (into sys.modules, not onto its package).
+        cog_module = sys.modules[type(world.client.get_cog("Library")).__module__]
+        local = functools.partial(
+            fetch_url, is_allowed=allowing("127.0.0.1"), resolver=lambda host, port, timeout: ["127.0.0.1"]
+        )
+        monkeypatch.setattr(cog_module, "fetch_url", local)
+        url = f"http://news.example.com:{site.port}/2025/11/mongolia-copper-smelter"
+        result = await world.mia.slash(world.news, "add", url=url)
+    finally:
+        site.shutdown()
+        site.server_close()
 
-    async def commands() -> dict:
-        client = ClientForTests(fake_bot, settings, FeedbackStore(tmp_path / "f.sqlite3"), sync_commands=False)
-        await client.setup_hook()
-        client.executor.shutdown()
-        return {c.name: c for c in client.tree.get_commands()}
-
-    cmds = asyncio.run(commands())
-    assert set(cmds) == {"ask", "sources", "help", "add", "reindex"}
-    assert cmds["add"].default_permissions.manage_guild and cmds["reindex"].default_permissions.manage_guild
-    assert cmds["ask"].default_permissions is None
-    assert all(cmds[n].guild_only for n in ("ask", "sources", "add", "reindex"))
+    assert site.log == [("/2025/11/mongolia-copper-smelter", f"news.example.com:{site.port}")]
+    assert result.response.content.startswith("Added **Mongolia signs copper smelter deal** (mongolia-copper-smelter):")
+    answer = await world.alice.slash(world.news, "ask", question="How much concentrate will the Mongolian smelter process?")
+    assert "400,000 tonnes" in ask_text(answer)
 
 
-async def test_add_an_attached_article_then_it_is_listed(library, channel, log, fake_bot):
-    await library.handle_add(FakeInteraction(log, channel, permissions=MANAGER), None, FakeAttachment("uz-tungsten.md", ARTICLE))
-    assert log.events()[0] == "defer"
-    done = [d for e, d in log if e == "followup.send"][-1]
-    assert done["content"].startswith("Added **Uzbekistan opens a tungsten tender** (uz-tungsten):")
-    assert "chunks indexed" in done["content"] and is_quiet(done["allowed_mentions"])
-    assert "49%" in fake_bot.answer("What stake will the tender winner hold?").answer
-    await library.handle_sources(FakeInteraction(log, channel))
-    listing = [d for e, d in log if e == "followup.send"][-1]["embed"]
-    assert (
-        "[Uzbekistan opens a tungsten tender](https://example.com/uzbek-tungsten) — Example News · 2025-11-20"
-        in listing.description
+async def test_add_and_reindex_are_refused_to_members_without_manage_server_twice_over(world: World):
+    # 1. Discord hides both commands from them (default permissions): a real user could not run them.
+    assert set(world.alice.available_commands(world.news)) == {"ask", "sources", "help"}
+    assert {"add", "reindex"} <= set(world.mia.available_commands(world.news))
+    with pytest.raises(simcord.SetupError, match="default-member-permissions"):
+        await world.alice.slash(world.news, "add", file=("uz-tungsten.md", ARTICLE))
+
+    # 2. A server admin may let everyone see them (Integrations settings); the bot still checks when they run.
+    for command in await world.client.tree.fetch_commands():
+        if command.name in ("add", "reindex"):
+            world.guild.set_command_permissions(command, {world.guild.default_role: True})
+    added = await world.alice.slash(world.news, "add", file=("uz-tungsten.md", ARTICLE))
+    reindexed = await world.alice.slash(world.news, "reindex")
+
+    for result in (added, reindexed):
+        assert result.ephemeral and result.response.content == NEEDS_MANAGE
+    assert not (world.service.settings.corpus_dir / "uz-tungsten.md").exists()
+    assert "49%" not in ask_text(await world.alice.slash(world.news, "ask", question=STAKE_Q))
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"file": ("photo.png", b"\x89PNG\r\n")}, "I can read .md, .txt, .html and .pdf files, not `.png`."),
+        ({}, "Give either a `url` or a `file`, one of them."),
+        ({"url": "ftp://example.com/a.txt"}, "I couldn't add that: only http:// and https:// URLs can be added"),
+        ({"url": "http://127.0.0.1:8000/admin"}, "I couldn't add that: URLs on private or local addresses cannot be added"),
+        ({"file": ("empty.md", b"")}, "I couldn't add that:"),
+    ],
+    ids=["png", "nothing", "ftp", "local-address", "empty-file"],
+)
+async def test_add_refuses_what_it_cannot_read_with_a_reason(world: World, options, says):
+    chunks = world.service.store.count()
+    result = await world.mia.slash(world.news, "add", **options)
+    assert result.response.content.startswith(says), result.response.content
+    assert world.service.store.count() == chunks and "error id" not in result.response.content
+
+
+# -- /reindex -----------------------------------------------------------------------------------------
+async def test_reindex_brings_in_articles_dropped_into_the_corpus_folder(world: World):
+    result = await world.mia.slash(world.news, "reindex")
+    assert result.response.content == (
+        "Index in line with the corpus: added 0, updated 0, deleted 0, unchanged 2; 0 chunks embedded."
     )
-    assert listing.footer.text == f"3 articles · {fake_bot.store.count()} chunks"
+    (world.service.settings.corpus_dir / "uz-tungsten.md").write_bytes(ARTICLE)
+    result = await world.mia.slash(world.news, "reindex")
+    assert "added 1, updated 0, deleted 0, unchanged 2" in result.response.content
+    assert "49%" in ask_text(await world.alice.slash(world.news, "ask", question=STAKE_Q))
 
 
-async def test_add_refuses_bad_files_and_urls_with_a_reason(library, channel, log):
-    manager = dict(permissions=MANAGER)
-    await library.handle_add(FakeInteraction(log, channel, **manager), None, FakeAttachment("photo.png", b"\x89PNG"))
-    await library.handle_add(FakeInteraction(log, channel, **manager), None, None)
-    await library.handle_add(FakeInteraction(log, channel, **manager), "ftp://example.com/a.txt", None)
-    await library.handle_add(FakeInteraction(log, channel, **manager), None, FakeAttachment("empty.md", b""))
-    texts = [d["content"] for d in log.sends()]
-    assert "not `.png`" in texts[0] and "either a `url` or a `file`" in texts[1]
-    assert "only http:// and https://" in texts[2] and texts[3].startswith("I couldn't add that:")
+async def test_an_error_in_reindex_is_public_with_an_error_id(world: World, monkeypatch):
+    def broken():
+        raise OSError("disk full")
+
+    monkeypatch.setattr(world.service, "sync", broken)
+    result = await world.mia.slash(world.news, "reindex")
+    assert "error id `" in result.response.content and not result.ephemeral
+    assert all(not int((r.json or {}).get("flags") or 0) & 64 for r in world.requests("POST", "/webhooks/"))
 
 
-async def test_reindex_reports(library, channel, log):
-    await library.handle_reindex(FakeInteraction(log, channel, permissions=MANAGER))
-    assert log.events()[0] == "defer"
-    assert "unchanged 2; 0 chunks embedded" in log.sends()[-1]["content"]
-
-
+# -- pieces without Discord ------------------------------------------------------------------------------
 def test_library_listing_fits_the_description_limit():
     docs = {
         f"d{i}": {"title": f"An article title {i} " * 5, "source": "Publisher", "published": "2025-11-07"} for i in range(400)
@@ -106,4 +173,4 @@ def test_library_listing_fits_the_description_limit():
     embed = library_embed(docs, 5000)
     assert len(embed.description) <= EMBED_DESCRIPTION_LIMIT and embed_size(embed) <= EMBED_TOTAL_LIMIT
     assert "more (`newsbot index list` shows all)" in embed.description and embed.footer.text == "400 articles · 5000 chunks"
-
+    assert isinstance(embed, discord.Embed)
