@@ -162,6 +162,28 @@ async def test_reply_to_a_mention_answer_follows_up(world: World):
 
 
 @INTENTS
+async def test_reply_to_a_mention_answer_with_its_ping_turned_off(world: World, bot_settings):
+    await world.alice.send(world.news, world.mention(Q1))
+    answer = world.bot_messages(world.news)[-1]
+
+    # simcord's members always reply with the @ mention on; this is the reply with it off, made through
+    # simcord's backend (not its public API), as Discord would deliver it.
+    from simcord.backend.models.message import AllowedMentions
+
+    reference = {"channel_id": str(world.news.id), "message_id": str(answer.id)}
+    world.env.backend.create_message(
+        world.news.id, world.alice.id, FOLLOW_UP, reference=reference, allowed_mentions=AllowedMentions(replied_user=False)
+    )
+    await world.env.settle()
+
+    reply = world.bot_messages(world.news)[-1]
+    if bot_settings["message_content"]:
+        assert REST in reply.content
+    else:  # withheld: the bot says what the reply needs
+        assert reply.content.startswith("Discord doesn't show me the text of a reply that doesn't mention me")
+
+
+@INTENTS
 async def test_reply_to_an_ask_answer(world: World, bot_settings):
     result = await world.alice.slash(world.news, "ask", question=Q1)
     (thread,) = world.news.threads

@@ -192,7 +192,7 @@ class Ask(commands.Cog):
                 return
             question = strip_mentions(message.content, me.id)
             if not question:
-                hint = self._no_text_hint(mentioned, replied_to_bot and (to_command_answer or not mentioned), replied)
+                hint = self._no_text_hint(mentioned, replied_to_bot, to_command_answer, replied)
                 if hint is not None:
                     await self._reply(message, hint)
                 return
@@ -211,7 +211,9 @@ class Ask(commands.Cog):
         except Exception as exc:
             await self._reply(message, error_text(log_error(exc, f"message {getattr(message, 'id', '?')}")))
 
-    def _no_text_hint(self, mentioned: bool, withheld_reply: bool, replied: StoredAnswer | None) -> str | None:
+    def _no_text_hint(
+        self, mentioned: bool, replied_to_bot: bool, to_command_answer: bool, replied: StoredAnswer | None
+    ) -> str | None:
         """What to say to a message for the bot that arrives without text, or None to let it be.
 
         Without the Message Content intent Discord sends a bot the text of a message only if it mentions the
@@ -219,14 +221,17 @@ class Ask(commands.Cog):
         answer does not. Such a reply is answered with how to ask instead, never met with silence. Plain
         messages in the bot's threads arrive empty too and are left alone: they may be people talking.
         """
-        if withheld_reply and not self.bot.intents.message_content:
-            thread = replied.conversation_id if replied is not None else None
-            where = f"in its thread <#{thread}>" if thread else "in a thread or here"
-            return (
-                "Discord doesn't show me the text of that reply (I can read only messages that mention me, and a "
-                f"reply to a `/ask` answer doesn't count). Ask your follow-up {where}: mention me with it "
-                "(`@newsbot your question`), or use `/ask`."
-            )
+        if replied_to_bot and not self.bot.intents.message_content:
+            if to_command_answer:
+                thread = replied.conversation_id if replied is not None else None
+                where = f"in its thread <#{thread}>" if thread else "here"
+                return (
+                    "Discord doesn't show me the text of that reply (I can read only messages that mention me, and a "
+                    f"reply to a `/ask` answer doesn't count). Ask your follow-up {where}: mention me with it "
+                    "(`@newsbot your question`), or use `/ask`."
+                )
+            if not mentioned:  # a reply with its @ mention turned off
+                return "Discord doesn't show me the text of a reply that doesn't mention me: turn the reply's @ mention on, or mention me in it."
         if mentioned:
             return "Ask me a question after the mention, e.g. `@newsbot Who will develop the tungsten deposit?`"
         return None
