@@ -51,54 +51,33 @@ def test_answers_cite_only_the_real_articles_for_real_questions(scale_bot: Newsb
 
 
 async def test_fifty_questions_at_once_through_the_discord_handlers(scale_bot: Newsbot, tmp_path: Path, record_property) -> None:
-    """50 /ask at once through the bot's own handler (fake Discord, real model, real 300-article index).
+    """50 /ask at once through the bot's own handler (fake interactions, real model, real 300-article index).
 
     All are answered, none lost; the p95 wait and the event loop's worst lag are reported
     (printed, and as junit properties), not asserted against a clock.
     """
-    import asyncio
     import json
-    import time
 
+    from bot.discordbot.client import NewsbotClient
     from bot.discordbot.feedback_store import FeedbackStore
-    from tests.discord_fakes import ClientForTests, FakeChannel, FakeGuild, FakeInteraction, Log, RecordingService, ticker
+    from tests.discord_fakes import Channel, ask_at_once
 
     rows = [json.loads(line) for line in GOLDEN.read_text().splitlines()] if GOLDEN.exists() else []
     qs = [r["question"] for r in rows] or ["How much tungsten will the Severnyi Katpar joint venture produce per year?"]
     batch = [qs[i % len(qs)] for i in range(50)]
-    log = Log()
     settings = scale_bot.settings.model_copy(update={"cooldown_seconds": 0.0})
-    client = ClientForTests(
-        RecordingService(scale_bot, log), settings, FeedbackStore(tmp_path / "fb.sqlite3"), sync_commands=False
-    )
+    client = NewsbotClient(scale_bot, settings, FeedbackStore(tmp_path / "fb.sqlite3"), sync_commands=False)
     await client.setup_hook()
-    log.clear()
-    cog = client.get_cog("Ask")
-    guild = FakeGuild()
-
-    async def one(q: str) -> float:
-        start = time.perf_counter()
-        await cog.handle_ask(FakeInteraction(log, FakeChannel(log, guild)), q)
-        return time.perf_counter() - start
-
-    stop = asyncio.Event()
-    lag = asyncio.create_task(ticker(stop))
     try:
-        start = time.perf_counter()
-        waits = await asyncio.gather(*(one(q) for q in batch))
-        wall = time.perf_counter() - start
+        rush = await ask_at_once(client.get_cog("Ask"), [(Channel(), q) for q in batch])
     finally:
-        stop.set()
-        worst = await lag
         client.executor.shutdown(wait=True)
 
-    asked = [d["question"] for e, d in log if e == "answer"]
-    sent = [d for e, d in log if e == "followup.send"]
-    assert sorted(asked) == sorted(batch), "a question was lost or asked twice"
-    assert len(sent) == 50 and all(d.get("content") or d.get("embed") or d.get("embeds") for d in sent)
-    assert not any("error id" in str(d.get("content", "")) for d in sent)
-    assert len([e for e in log.events() if e == "defer"]) == 50
-    p95 = sorted(waits)[int(0.95 * (len(waits) - 1))]
+    for interaction, question in zip(rush.interactions, batch, strict=True):  # none lost, none answered twice
+        assert len(interaction.sent) == 1 and interaction.sent[0].startswith(f"> {question}\n")
+        assert "error id" not in interaction.sent[0]
+    assert all(i.deferred_at is not None for i in rush.interactions)
+    p95 = sorted(rush.waits)[int(0.95 * (len(rush.waits) - 1))]
     record_property("load_p95_s", round(p95, 3))
-    record_property("load_worst_loop_lag_ms", round(worst * 1000, 1))
-    print(f"\n50 questions at once via /ask: wall {wall:.2f} s, p95 {p95:.2f} s, worst event-loop lag {worst * 1000:.1f} ms")
+    record_property("load_worst_loop_lag_ms", round(rush.worst_lag * 1000, 1))
+    print(f"\n50 questions at once via /ask: wall {rush.wall:.2f} s, p95 {p95:.2f} s, worst event-loop lag {rush.worst_lag * 1000:.1f} ms")
