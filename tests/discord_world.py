@@ -143,6 +143,8 @@ def never_pings(requests: list[simcord.HttpLogEntry]) -> Iterator[str]:
     """The requests that post or edit a message without ``allowed_mentions`` that ping nobody (should be none)."""
     for r in requests:
         body = r.json if isinstance(r.json, dict) else {}
+        if isinstance(body.get("data"), dict):  # an interaction callback carries its message in "data"
+            body = body["data"]
         if r.method in ("POST", "PATCH") and ("content" in body or "embeds" in body):
             mentions = body.get("allowed_mentions")
             if mentions is None or mentions.get("parse") or mentions.get("users") or mentions.get("roles"):

@@ -226,6 +226,7 @@ async def test_cooldown_holds_a_user_back_until_the_time_has_passed(world: World
     await world.env.advance_time(31)  # simcord's clock: the bot must read time when it checks, not at import
     later = await world.alice.slash(world.news, "ask", question=Q1)
     assert "70%" in answer_of(later).content and not later.ephemeral
+    assert not list(never_pings(world.env.http_requests))
 
 
 async def test_allowed_channels_refuse_elsewhere_and_count_threads_as_their_channel(world: World):

@@ -64,6 +64,7 @@ async def test_help_says_how_to_ask_and_what_a_follow_up_needs(world: World, bot
         assert FOLLOW_UP_WITH_INTENT in text and "without their text" not in text
     else:  # the intent is off: say plainly that a reply to a /ask answer is not read, and what to do
         assert FOLLOW_UP_WITHOUT_INTENT in text and "Replies to `/ask` answers reach me without their text" in text
+    assert not list(never_pings(world.env.http_requests))
 
 
 # -- /add ---------------------------------------------------------------------------------------------
