@@ -140,7 +140,7 @@ class Retriever:
 
     def invalidate(self) -> None:
         """Force a reload on the next search (after this process changed the store)."""
-        self._checked_at = 0.0
+        self._checked_at = float("-inf")  # "never checked", whatever clock time.monotonic reads (a test clock starts at 0)
         self._version = None
 
     # -- lookups used by the answerer -------------------------------------------

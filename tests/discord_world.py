@@ -25,7 +25,6 @@ import simcord
 from bot.discordbot.client import NewsbotClient
 from bot.service import Newsbot
 from bot.settings import Settings
-from index.search import REFRESH_EVERY_S
 from tests.fakes import HashEmbedder
 
 Q1 = "What share of the tungsten joint venture will Cove Capital control?"
@@ -125,9 +124,6 @@ async def world(simcord_env: simcord.Env) -> World:
     guild = env.create_guild("Newsroom")
     news = guild.create_text_channel("news")
     managers = guild.create_role("Editors", permissions=discord.Permissions(manage_guild=True))
-    # simcord's clock starts at 0; Retriever.invalidate() (index/search.py) marks "last checked at 0.0", which
-    # reads as "just checked" until the clock passes its 2 s refresh window (a real monotonic clock is far past).
-    await env.advance_time(REFRESH_EVERY_S)
     return World(
         env,
         env.bot.service,  # type: ignore[attr-defined]
