@@ -133,17 +133,21 @@ def test_build_when_server_stops_mid_run_then_next_build_is_in_line(tmp_path: Pa
             text=True,
         )
         store = ChunkStore(tmp_path / "probe", server.url, coll)
-        deadline = time.monotonic() + 240
+        started = time.monotonic()
+        deadline = started + 240
         while store.count() == 0 and time.monotonic() < deadline and build.poll() is None:
             time.sleep(0.1)
+        first_block = time.monotonic() - started  # start-up plus one block embedded and written, on this machine now
         assert build.poll() is None, "the build finished before the server could be stopped"
         server.stop()
         stopped = time.monotonic()
-        out, errs = build.communicate(timeout=60)
+        out, errs = build.communicate(timeout=300)
         took = time.monotonic() - stopped
         line = _one_error_line(subprocess.CompletedProcess(build.args, build.returncode, out, errs))
         assert "unreachable" in line
-        assert took < 10, f"the build took {took:.1f} s to give up"
+        # The block being embedded when the server went away is finished before the write that finds it gone, so
+        # the bound is 10 s beyond one block's time as measured in this run (a loaded 2-core box is 10x slower).
+        assert took < 10 + first_block, f"the build took {took:.1f} s to give up (one block took {first_block:.1f} s)"
 
         server.start()
         proc, _ = run_cli(["index", "build"], env, tmp_path)
