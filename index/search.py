@@ -126,6 +126,7 @@ class Retriever:
             version = self.store.version()
             if not force and version == self._version:
                 return
+            self.store.catch_up()  # another process wrote: load its vectors too, not only its keyword snapshot
             index = open_keyword_index(self.store, version)
             by_doc: dict[str, dict[int, int]] = defaultdict(dict)
             for i, c in enumerate(index.chunks):

@@ -8,6 +8,10 @@ collection is always opened with ``embedding_function=None`` and we pass vectors
 from __future__ import annotations
 
 import logging
+import os
+import re
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +35,22 @@ _GET_PAGE = 1000  # rows per get(): smaller pages keep the peak memory of a full
 
 class StoreError(RuntimeError):
     """The vector store cannot be used; the message says why and what to do."""
+
+
+class StoreDamagedError(StoreError):
+    """The embedded store's files cannot be read: move them aside and rebuild."""
+
+
+class StoreUnwritableError(StoreError):
+    """The data dir cannot be written (permissions, a read-only mount, a full disk); the store may be healthy."""
+
+
+class VectorsMissingError(StoreError):
+    """The store lists chunks whose vectors are gone (its HNSW folder was deleted); `index build` re-embeds them."""
+
+
+class StoreBusyError(StoreError):
+    """Another process is writing the index: a writer waited too long for it, or a reader met its half-written state."""
 
 
 @dataclass(frozen=True)
@@ -92,19 +112,134 @@ def _client(data_dir: Path, chroma_url: str | None):
         if session is not None:
             session.timeout = httpx.Timeout(SERVER_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
         return client
-    data_dir.mkdir(parents=True, exist_ok=True)
+    return _embedded(data_dir).client
+
+
+@dataclass
+class _Embedded:
+    """This process's one client of an embedded store, which load of the files it is, and the store's state then."""
+
+    client: Any
+    generation: int = 0
+    state: tuple | None = None  # (version, writing token) as loaded, or as this process last wrote it
+
+
+_EMBEDDED: dict[str, _Embedded] = {}
+_EMBEDDED_GUARD = threading.Lock()
+
+
+def _open_embedded(data_dir: Path) -> Any:
+    import chromadb
+    from chromadb.config import Settings
+
+    from index.writelock import opening
+
     try:
-        return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with opening(data_dir):
+            # The resolved path: Chroma keeps one in-memory store per path string and process, and two of
+            # them on the same files (`data` and `./data`) would be two writers.
+            path = str(Path(data_dir).resolve() / "chroma")
+            return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
     except Exception as exc:
-        raise _damaged(data_dir, exc) from exc
+        raise diagnose(data_dir, exc) from exc
+
+
+def _embedded(data_dir: Path, reload: bool = False) -> _Embedded:
+    """The process-wide client of the embedded store in ``data_dir``; ``reload`` replaces it with a fresh load of the files."""
+    key = str(Path(data_dir).resolve())  # as ChunkStore._key
+    with _EMBEDDED_GUARD:
+        entry = _EMBEDDED.get(key)
+        if entry is None:
+            entry = _EMBEDDED[key] = _Embedded(_open_embedded(data_dir))
+        elif reload:
+            entry.client.close()  # the last reference: Chroma drops its in-memory copy, the next client reads the files
+            entry.client = _open_embedded(data_dir)
+            entry.generation += 1
+            entry.state = None
+        return entry
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+# How an unwritable store shows in Chroma's and the OS's errors (sqlite's SQLITE_READONLY, EACCES, EPERM, EROFS, ENOSPC).
+_UNWRITABLE = re.compile(
+    r"readonly database|read-only file system|permission denied|operation not permitted|disk is full|no space left"
+    r"|os error (?:1|13|28|30)\b",
+    re.IGNORECASE,
+)
+
+
+def write_problem(folder: Path) -> str | None:
+    """Why this process cannot write the embedded store under ``folder`` (None when a probe finds no reason)."""
+    chroma = folder / "chroma"
+    for target in (folder, chroma):
+        if target.is_dir():
+            try:
+                with tempfile.TemporaryFile(dir=target):
+                    pass
+            except OSError as exc:
+                return f"{target}: {exc.strerror or exc}"
+    database = chroma / "chroma.sqlite3"
+    if database.exists():
+        try:
+            os.close(os.open(database, os.O_RDWR))
+        except OSError as exc:
+            return f"{database}: {exc.strerror or exc}"
+    return None
+
+
+def unwritable(data_dir: Path, exc: BaseException | None = None, problem: str | None = None) -> StoreUnwritableError:
+    """The message for a data dir newsbot cannot write: never advice to delete it, which would destroy a healthy index."""
+    reason = problem or write_problem(data_dir) or (_reason(exc) if exc is not None else "not writable")
+    return StoreUnwritableError(
+        f"newsbot cannot write to its data dir {data_dir} ({reason}). It must: the embedded Chroma writes there "
+        "even to answer, and every change to the index takes a lock there. Give this user write access to it "
+        "(or free disk space), or point NEWSBOT_DATA_DIR at a writable copy. The index in it is not damaged: do not delete it."
+    )
 
 
 def _damaged(data_dir: Path, exc: BaseException) -> StoreError:
-    reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-    return StoreError(
-        f"the Chroma data in {data_dir / 'chroma'} cannot be read ({reason}). "
+    return StoreDamagedError(
+        f"the Chroma data in {data_dir / 'chroma'} cannot be read ({_reason(exc)}). "
         f"Move that folder aside (or delete it) and run `newsbot index build` to rebuild it from the corpus."
     )
+
+
+def vectors_missing(data_dir: Path, exc: BaseException | None = None, then: str = "") -> VectorsMissingError:
+    """The message for a store whose vectors are gone: `index build` re-embeds the corpus (``then``: what to do after)."""
+    detail = f"; {_reason(exc)}" if exc is not None else ""
+    return VectorsMissingError(
+        f"the index in {data_dir / 'chroma'} has lost its vectors (its HNSW segment folder is missing or incomplete{detail}). "
+        f"Run `newsbot index build` to embed the corpus again{then}."
+    )
+
+
+def diagnose(data_dir: Path, exc: BaseException) -> StoreError:
+    """What an error of the embedded store means, as a :class:`StoreError` that says what to do.
+
+    In this order: a store this process cannot write (the embedded Chroma cannot even open it), another
+    process writing (a reader met its half-written state), vectors gone, and only then damage, whose advice
+    is to move the folder aside.
+    """
+    from index.writelock import writer_pid
+
+    text = str(exc)
+    problem = write_problem(data_dir)
+    if problem is not None or _UNWRITABLE.search(text):
+        return unwritable(data_dir, exc, problem)
+    pid = writer_pid(data_dir)
+    if pid is not None and pid != os.getpid():
+        who = f"pid {pid}" if pid > 0 else "pid unknown"
+        return StoreBusyError(
+            f"another newsbot process is writing the index ({who}) and it cannot be read consistently meanwhile "
+            f"({_reason(exc)}); try again when it has finished"
+        )
+    if "error finding id" in text.lower():
+        return vectors_missing(data_dir, exc)
+    return _damaged(data_dir, exc)
 
 
 class ChunkStore:
@@ -119,13 +254,20 @@ class ChunkStore:
         self.data_dir = data_dir
         self.chroma_url = chroma_url
         self.collection_name = collection
-        self.location = chroma_url or str(data_dir / "chroma")
+        # Resolved: `./data`, `/abs/data` and `data/../data` are one store (and one keyword snapshot, keyed by this).
+        self.location = chroma_url or str(Path(data_dir).resolve() / "chroma")
         self._client: Any = None
         self._col: Any = None
+        self._key = str(Path(data_dir).resolve())
+        self._generation = 0  # of the process's embedded client this object's collection handle comes from
         self._connect()
 
     def _connect(self) -> Any:
-        self._client = _client(self.data_dir, self.chroma_url)
+        if self.chroma_url:
+            self._client = _client(self.data_dir, self.chroma_url)
+        else:
+            entry = _embedded(self.data_dir)
+            self._client, self._generation = entry.client, entry.generation
         try:
             self._col = self._client.get_or_create_collection(
                 self.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
@@ -135,17 +277,27 @@ class ChunkStore:
             if self.chroma_url and _is_connection_error(exc):
                 raise _unreachable(self.chroma_url, exc) from exc
             if not self.chroma_url:
-                raise _damaged(self.data_dir, exc) from exc
+                raise diagnose(self.data_dir, exc) from exc
             raise StoreError(f"cannot open the Chroma collection at {self.location}: {exc}") from exc
+        if not self.chroma_url and entry.state is None:
+            entry.state = self._state()  # what this load of the files holds (see catch_up)
         return self._col
 
+    def _current_generation(self) -> int:
+        entry = _EMBEDDED.get(self._key)
+        return entry.generation if entry is not None else -1
+
     def _call(self, fn: Callable[[Any], T]) -> T:
-        col = self._col if self._col is not None else self._connect()
+        stale = not self.chroma_url and self._generation != self._current_generation()
+        col = self._col if self._col is not None and not stale else self._connect()
+        generation = self._generation
         try:
             return fn(col)
         except StoreError:
             raise
         except Exception as exc:
+            if not self.chroma_url and generation != self._current_generation():
+                return fn(self._connect())  # another thread reloaded the client under this call: once more on the new one
             if self.chroma_url and _is_connection_error(exc):
                 self._col = None  # reconnect on the next call
                 raise _unreachable(self.chroma_url, exc) from exc
@@ -153,8 +305,40 @@ class ChunkStore:
                 self._col = None  # the server was reset under us: the next call recreates the collection
                 raise StoreError(f"the collection {self.collection_name!r} vanished from {self.chroma_url}; try again") from exc
             if not self.chroma_url and type(exc).__name__ == "InternalError":
-                raise _damaged(self.data_dir, exc) from exc
+                raise diagnose(self.data_dir, exc) from exc
             raise
+
+    # -- following other processes' writes (embedded store) ---------------------------
+    def catch_up(self) -> bool:
+        """Reload this process's embedded client if another process changed the store since it was loaded.
+
+        Each process's embedded Chroma keeps the vector index (HNSW) in memory as it was when opened, plus
+        its own writes; another process's writes reach it only by reloading the files. A writer that wrote
+        from a stale copy overwrote the other's vectors (that, not only writing at the same time, is how two
+        builds corrupted the store), and a reader asked for vectors its copy lacks ("Error finding id").
+        Writers call this holding the writer lock, readers when the store's version moves. Returns whether it reloaded.
+        """
+        if self.chroma_url:
+            return False
+        entry = _embedded(self.data_dir)
+        if self._state() == entry.state:
+            return False
+        log.debug("the store in %s changed in another process: reloading it", self.location)
+        entry = _embedded(self.data_dir, reload=True)
+        self._connect()
+        entry.state = self._state()
+        return True
+
+    def _state(self) -> tuple:
+        # Every write is bracketed by mark_writing (a new token) and mark_changed (a new version), so this
+        # pair moves with every write of any process, and not with the blocks of a write in progress.
+        meta = self._fresh_metadata()
+        return (str(meta.get("version", "")), str(meta.get("writing", 0)))
+
+    def _note_own_write(self) -> None:
+        """Our own writes are in our in-memory copy already: they are no reason to reload."""
+        if not self.chroma_url:
+            _embedded(self.data_dir).state = self._state()
 
     # -- reading ---------------------------------------------------------------
     def count(self) -> int:
@@ -231,6 +415,25 @@ class ChunkStore:
             return {}
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], vectors, strict=False)}
 
+    def missing_vectors(self, sample: int = 8) -> bool:
+        """Whether stored chunks have lost their vectors: the embedded store's HNSW folder was deleted or left incomplete.
+
+        Chroma then still counts and lists every chunk and answers queries from the few vectors it can
+        rebuild from its log, so a question would be answered from a fraction of the corpus without a word.
+        Reads the vectors of ``sample`` chunks spread over the store (a few milliseconds). A server is not checked.
+        """
+        n = 0 if self.chroma_url else self.count()
+        if n == 0:
+            return False
+        offsets = sorted({i * (n - 1) // max(1, sample - 1) for i in range(sample)})
+        ids = [i for off in offsets for i in self._call(lambda c, off=off: c.get(include=[], limit=1, offset=off))["ids"]]
+        try:
+            got = self._call(lambda c: c.get(ids=ids, include=["embeddings"]))
+        except VectorsMissingError:
+            return True
+        vectors = got.get("embeddings")
+        return vectors is None or len(vectors) < len(ids)
+
     # -- writing ---------------------------------------------------------------
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metas: Sequence[dict]) -> None:
         rows = [{**meta, TEXT_KEY: text} for meta, text in zip(metas, texts, strict=True)]
@@ -246,9 +449,13 @@ class ChunkStore:
             self._call(lambda c, batch=batch: c.delete(ids=batch))
 
     def mark_writing(self) -> None:
-        """Flag the store as being written (the version stays): until :meth:`mark_changed`, no saved view of it is trusted."""
+        """Flag the store as being written (the version stays): until :meth:`mark_changed`, no saved view of it is trusted.
+
+        The flag is a fresh token each time, so that another process sees every write begin (:meth:`catch_up`).
+        """
         meta = self._fresh_metadata()
-        self._call(lambda c: c.modify(metadata={**meta, "writing": 1}))
+        self._call(lambda c: c.modify(metadata={**meta, "writing": time.time_ns()}))
+        self._note_own_write()
 
     def is_writing(self) -> bool:
         """A write began and has not been marked done (it is running, or it was killed)."""
@@ -257,3 +464,4 @@ class ChunkStore:
     def mark_changed(self, embed_model: str) -> None:
         """Record a new version (time-based) and the embedding model that filled the store; clears the writing flag."""
         self._call(lambda c: c.modify(metadata={"version": str(time.time_ns()), "embed_model": embed_model, "writing": 0}))
+        self._note_own_write()
