@@ -127,6 +127,17 @@ def _bot(auto_build: bool = True) -> Newsbot:
     return Newsbot(notify=lambda msg: show(err, msg), auto_build=auto_build)
 
 
+def _answering_bot() -> Newsbot:
+    """The bot for ask/search/chat: an index with nothing in it is an error that says why, not "the articles don't say"."""
+    bot = _bot()
+    if bot.store.count() == 0:
+        from index.sync import corpus_problem
+
+        why = corpus_problem(bot.settings.corpus_dir) or f"no article in {bot.settings.corpus_dir} could be indexed"
+        raise UserError(f"the index is empty: {why}. Put articles there (or set NEWSBOT_CORPUS_DIR) and try again")
+    return bot
+
+
 def _filters(source: str | None, since: str | None, until: str | None) -> Filters | None:
     from index.search import Filters
 
@@ -190,14 +201,14 @@ def ask(
         from bot.settings import Settings
 
         check_question(question, Settings().max_question_chars)  # fail fast, before the model loads
-        bot = _bot()
+        bot = _answering_bot()
         answer = bot.answer(question, filters=filters)
         if as_json:
             print(json.dumps(answer.as_dict(), ensure_ascii=False))
         else:
             print_answer(answer)
         return
-    bot = _bot()
+    bot = _answering_bot()
     failed = 0
     for line in _questions(file or "-"):
         try:
@@ -231,7 +242,7 @@ def search(
 ) -> None:
     """Show the ranked chunks retrieval finds for a question."""
     filters = _filters(source, since, until)  # a bad date fails before the model loads
-    bot = _bot()
+    bot = _answering_bot()
     hits = bot.search(question, k=k, filters=filters)
     rows = [
         {
@@ -262,12 +273,13 @@ def search(
 def index_build(
     as_json: JsonOpt = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop every stored chunk and embed the corpus again.")] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Let a missing or empty corpus folder empty the index (refused otherwise).")
+    ] = False,
 ) -> None:
     """Bring the index in line with the corpus folder (adds, updates, deletes)."""
     bot = _bot(auto_build=False)
-    if rebuild:
-        bot.store.delete(list(bot.store.all_metadata()))
-    report = bot.sync()
+    report = bot.sync(rebuild=rebuild, allow_empty=allow_empty)
     if as_json:
         data = report.as_dict()
         data.pop("skipped")
@@ -448,7 +460,7 @@ def chat() -> None:
     from bot.conversation import Conversation
     from bot.service import QuestionError
 
-    bot = _bot()
+    bot = _answering_bot()
     conversation = Conversation()
     interactive = sys.stdin.isatty()
     if interactive:

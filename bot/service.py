@@ -7,6 +7,7 @@ The CLI and the Discord bot are thin skins over it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from bot.types import REFUSAL, Answer, Citation, Turn
 from index.embed import Embedder, SentenceTransformerEmbedder
 from index.load import corpus_files
 from index.search import Filters, Hit, Retriever
-from index.store import ChunkStore
+from index.store import ChunkStore, vectors_missing
 from index.text import terms
 
 if TYPE_CHECKING:
@@ -75,22 +76,49 @@ class Newsbot:
         self.store = store or ChunkStore(self.settings.data_dir, self.settings.chroma_url, self.settings.chroma_collection)
         self.embedder = embedder or SentenceTransformerEmbedder(self.settings.embed_model)
         self._notify = notify or (lambda msg: print(msg, file=sys.stderr))
-        if auto_build and self.store.count() == 0 and corpus_files(self.settings.corpus_dir):
-            self._notify(f"No index yet: building it from {self.settings.corpus_dir} (first run only)...")
-            report = self.indexer.sync()
-            self._notify(f"Indexed {report.added} articles ({report.chunks_embedded} chunks).")
-            for line in report.skipped:
-                self._notify(f"skipped {line}")
+        if auto_build:
+            self._first_run()
         self.retriever = Retriever(self.store, self.embedder)
         self.extractive = ExtractiveAnswerer(self.retriever)
         self.llm = make_backend(self.settings)  # None: extractive answers only (NEWSBOT_LLM=none)
+
+    def _first_run(self) -> None:
+        """Build the index if there is none yet, once, whoever else is starting; check an existing one can answer."""
+        if self.store.count() == 0:
+            if not corpus_files(self.settings.corpus_dir):
+                return
+            # Another process may be building it right now: wait for it (saying so) rather than build it twice.
+            with self.indexer.lock.hold():
+                if self.store.count() == 0:
+                    self._notify(f"No index yet: building it from {self.settings.corpus_dir} (first run only)...")
+                    report = self.indexer.sync()
+                    self._notify(f"Indexed {report.added} articles ({report.chunks_embedded} chunks).")
+                    for line in report.skipped:
+                        self._notify(f"skipped {line}")
+            return
+        from index.writelock import writer_pid
+
+        pid = writer_pid(self.settings.data_dir)
+        if pid is not None and pid != os.getpid():
+            who = f"pid {pid}" if pid > 0 else "pid unknown"
+            self._notify(f"Another newsbot process is writing the index ({who}); answering from what it holds now.")
+        elif self.store.missing_vectors():
+            raise vectors_missing(self.settings.data_dir)
 
     @cached_property
     def indexer(self) -> Indexer:
         """The corpus -> store syncer, made on first use: a process that only answers never imports the chunker."""
         from index.sync import Indexer, rich_progress
 
-        return Indexer(self.store, self.embedder, self.settings.corpus_dir, self.settings.chunk_tokens, progress=rich_progress)
+        return Indexer(
+            self.store,
+            self.embedder,
+            self.settings.corpus_dir,
+            self.settings.chunk_tokens,
+            progress=rich_progress,
+            notify=self._notify,
+            write_wait=self.settings.write_wait,
+        )
 
     # -- questions ------------------------------------------------------------------
     def check_question(self, question: str) -> str:
@@ -252,21 +280,25 @@ class Newsbot:
         return Answer(question, text, False, citations, "llm", {}, "")
 
     # -- library --------------------------------------------------------------------
-    def sync(self) -> SyncReport:
-        """Bring the index in line with the corpus folder."""
-        report = self.indexer.sync()
+    # Each holds the index's writer lock; ``wait`` bounds how long it waits for another writer (default NEWSBOT_WRITE_WAIT).
+    def sync(self, *, rebuild: bool = False, allow_empty: bool = False, wait: float | None = None) -> SyncReport:
+        """Bring the index in line with the corpus folder (``rebuild``: re-embed everything; see :meth:`Indexer.sync`)."""
+        with self.indexer.lock.hold(wait):
+            report = self.indexer.sync(rebuild=rebuild, allow_empty=allow_empty)
         self.retriever.invalidate()
         return report
 
-    def add(self, path: Path) -> Added:
+    def add(self, path: Path, *, wait: float | None = None) -> Added:
         """Copy an article file into the corpus and index it (refused if its id is taken; see Indexer.add_file)."""
-        result = self.indexer.add_file(path)
+        with self.indexer.lock.hold(wait):
+            result = self.indexer.add_file(path)
         self.retriever.invalidate()
         return result
 
-    def remove(self, doc_id: str) -> Removed:
+    def remove(self, doc_id: str, *, wait: float | None = None) -> Removed:
         """Delete an article: every corpus file with its id, and its chunks (KeyError if there is none)."""
-        result = self.indexer.remove(doc_id)
+        with self.indexer.lock.hold(wait):
+            result = self.indexer.remove(doc_id)
         self.retriever.invalidate()
         return result
 

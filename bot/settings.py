@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     top_k: int = Field(8, ge=1, le=50)
     answer_pool: int = Field(16, ge=1, le=100)  # chunks the answerer reads per question
     max_question_chars: int = 2000
+    write_wait: float = Field(120.0, ge=0)  # seconds a writer waits for another to finish writing the index
 
     llm: Literal["none", "openai", "llamacpp"] = "none"
     llm_base_url: str = "http://127.0.0.1:11434/v1"

@@ -10,6 +10,7 @@ was killed part way leaves nothing the next build does not repair.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import shutil
@@ -22,8 +23,9 @@ from pathlib import Path
 
 from index.chunk import PIPELINE_VERSION, Chunk, chunk_article
 from index.embed import Embedder
-from index.keyword import KeywordIndex, open_keyword_index, snapshot_root
+from index.keyword import KeywordIndex, open_keyword_index, snapshot_root, sweep_temp_folders
 from index.load import (
+    SUPPORTED_SUFFIXES,
     Article,
     ArticleError,
     corpus_files,
@@ -35,7 +37,8 @@ from index.load import (
     load_article,
     scan_corpus,
 )
-from index.store import ChunkStore, StoreError
+from index.store import ChunkStore, StoreError, vectors_missing
+from index.writelock import DEFAULT_WAIT_S, WriteLock
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,40 @@ def _doc_hash(raw_hash: str) -> str:
     return f"{PIPELINE_VERSION}:{raw_hash}"
 
 
+class CorpusError(ValueError):
+    """The corpus folder is missing or holds no article: syncing would empty the index."""
+
+
+def corpus_problem(corpus_dir: Path) -> str | None:
+    """Why ``corpus_dir`` cannot be the corpus (missing, or no article file in it), or None."""
+    if not corpus_dir.is_dir():
+        return f"the corpus folder {corpus_dir} does not exist (NEWSBOT_CORPUS_DIR)"
+    if not corpus_files(corpus_dir):
+        return f"the corpus folder {corpus_dir} holds no article files ({', '.join(SUPPORTED_SUFFIXES)})"
+    return None
+
+
+def check_corpus(corpus_dir: Path) -> None:
+    """Refuse a missing or empty corpus folder (:class:`CorpusError`): a sync with it would delete every article."""
+    if (problem := corpus_problem(corpus_dir)) is not None:
+        raise CorpusError(
+            f"{problem}; nothing was changed. Point NEWSBOT_CORPUS_DIR at your articles, "
+            "or run `newsbot index build --allow-empty` to empty the index on purpose"
+        )
+
+
+def _one_writer(method):
+    """Run an :class:`Indexer` method holding the index's writer lock (reentrant: a sync inside ``add_file`` is fine)."""
+
+    @functools.wraps(method)
+    def locked(self: Indexer, *args, **kwargs):
+        with self.lock.hold():
+            self.store.catch_up()  # another process may have written since this one loaded the store
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 def chunks_for(article: Article, embedder: Embedder, chunk_tokens: int) -> list[Chunk]:
     """Chunks of an article sized so that title + text fit the model's window."""
     room = embedder.max_tokens - embedder.count_tokens(article.title) - TITLE_MARGIN
@@ -101,12 +138,16 @@ class Indexer:
         corpus_dir: Path,
         chunk_tokens: int = 128,
         progress: Callable[[int], Callable[[int], None]] | None = None,
+        notify: Callable[[str], None] | None = None,
+        write_wait: float = DEFAULT_WAIT_S,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.corpus_dir = corpus_dir
         self.chunk_tokens = chunk_tokens
         self._progress = progress
+        self.notify = notify or log.warning
+        self.lock = WriteLock(store.data_dir, write_wait, self.notify)  # every write below holds it
 
     def _check_model(self) -> None:
         stored = self.store.model_name()
@@ -116,8 +157,14 @@ class Indexer:
                 "run `newsbot index build --rebuild` to re-embed everything"
             )
 
-    def sync(self, only: set[str] | None = None) -> SyncReport:
-        """Sync the whole corpus, or only the doc ids in ``only`` (others are left alone)."""
+    @_one_writer
+    def sync(self, only: set[str] | None = None, *, rebuild: bool = False, allow_empty: bool = False) -> SyncReport:
+        """Sync the whole corpus, or only the doc ids in ``only`` (others are left alone).
+
+        ``rebuild`` drops every stored chunk first. A whole-corpus sync refuses a missing or empty corpus
+        folder (:class:`CorpusError`) unless ``allow_empty``; a store whose vectors are gone is rebuilt.
+        """
+        rebuilt = self._prepare(only, rebuild, allow_empty)
         self._check_model()
         report = SyncReport()
         stored_by_doc: dict[str, dict[str, dict]] = defaultdict(dict)
@@ -174,7 +221,7 @@ class Indexer:
                 report.deleted += 1
 
         report.chunks_embedded = len(to_embed)
-        if to_embed or to_delete or to_update:
+        if to_embed or to_delete or to_update or rebuilt:
             self.store.mark_writing()
             self.store.update_metadata(list(to_update), list(to_update.values()))
             self._embed_and_store(to_embed)
@@ -190,6 +237,24 @@ class Indexer:
         report.skipped.append(f"{self._shown(path)}: {reason}")
         # Info, not a warning: every caller shows report.skipped (a warning too would say it twice on a terminal).
         log.info("skipped %s: %s", path, reason)
+
+    def _prepare(self, only: set[str] | None, rebuild: bool, allow_empty: bool) -> bool:
+        """Before a sync, under the lock: the corpus guard, snapshot folders a killed writer left, lost vectors.
+
+        Returns whether every stored chunk was dropped (``rebuild``, or to repair lost vectors).
+        """
+        if only is None and not allow_empty:
+            check_corpus(self.corpus_dir)
+        sweep_temp_folders(snapshot_root(self.store))
+        if not rebuild and self.store.missing_vectors():
+            if only is not None:
+                raise vectors_missing(self.store.data_dir, then=", then add the article again")
+            self.notify("The index has lost its vectors (its HNSW folder is missing or incomplete): embedding the corpus again...")
+            rebuild = True
+        if rebuild:
+            self.store.mark_writing()
+            self.store.delete(list(self.store.all_metadata()))
+        return rebuild
 
     def _stored_metadata(self) -> dict[str, dict]:
         """chunk id -> metadata of every stored chunk.
@@ -234,6 +299,7 @@ class Indexer:
             if pending is not None:
                 pending.result()
 
+    @_one_writer
     def add_file(self, source: Path) -> Added:
         """Copy ``source`` into the corpus and index it.
 
@@ -272,6 +338,7 @@ class Indexer:
             raise ArticleError(f"{source.name} was not indexed: {'; '.join(why) or 'no text to index'}")
         return Added(load_article(path), len(self.store.ids_of(doc_id)), path, new=not same)
 
+    @_one_writer
     def remove(self, doc_id: str) -> Removed:
         """Delete an article: every corpus file with its id (any case, any extension) and its chunks.
 

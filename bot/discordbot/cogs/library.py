@@ -27,6 +27,7 @@ from bot.discordbot.render import (
 )
 from index.fetch import Fetched, FetchError, fetch_url
 from index.load import SUPPORTED_SUFFIXES, ArticleError
+from index.store import StoreError
 
 if TYPE_CHECKING:
     from bot.discordbot.client import NewsbotClient
@@ -57,6 +58,7 @@ def help_text(message_content: bool) -> str:
 
 NEEDS_MANAGE = "You need the Manage Server permission to change the library."
 FETCH_WORKERS = 2  # URL downloads at once; more /add url: calls wait their turn, never on the answer workers
+WRITE_WAIT_S = 15.0  # longest /add and /reindex wait for another writer: they hold one of the answer workers meanwhile
 
 
 def library_embed(documents: dict[str, dict], chunks: int) -> discord.Embed:
@@ -171,7 +173,7 @@ class Library(commands.Cog):
                     fetched = await self.fetch(url or "")
                     name, data = fetched.filename, fetched.data
                 added = await self.bot.run_blocking(self._add_bytes, name, data)
-            except (FetchError, ArticleError) as exc:
+            except (FetchError, ArticleError, StoreError) as exc:  # StoreError: another writer, an unwritable data dir, ...
                 await respond(interaction, f"I couldn't add that: {exc}", ephemeral=False)
                 return
             await followup(interaction, added_text(added)[:MESSAGE_LIMIT], suppress_embeds=True)
@@ -182,7 +184,10 @@ class Library(commands.Cog):
         with tempfile.TemporaryDirectory(prefix="newsbot-add-") as tmp:
             path = Path(tmp) / name
             path.write_bytes(data)
-            return self.bot.service.add(path)
+            return self.bot.service.add(path, wait=self._write_wait())
+
+    def _write_wait(self) -> float:
+        return min(self.bot.settings.write_wait, WRITE_WAIT_S)
 
     async def handle_reindex(self, interaction: Any) -> None:
         try:
@@ -190,7 +195,11 @@ class Library(commands.Cog):
                 await respond(interaction, NEEDS_MANAGE)
                 return
             await think(interaction)
-            report = await self.bot.run_blocking(self.bot.service.sync)
+            try:
+                report = await self.bot.run_blocking(self.bot.service.sync, wait=self._write_wait())
+            except (StoreError, ValueError) as exc:  # another writer, an unwritable data dir, a missing or empty corpus folder
+                await respond(interaction, f"I couldn't reindex: {exc}", ephemeral=False)
+                return
             text = (
                 f"Index in line with the corpus: added {report.added}, updated {report.updated}, deleted {report.deleted}, "
                 f"unchanged {report.unchanged}; {report.chunks_embedded} chunks embedded."
