@@ -64,6 +64,7 @@ class UserError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pydantic import ValidationError
 
+    from bot.discordbot.feedback_store import FeedbackError
     from bot.evaluate import EvalFileError
     from bot.service import QuestionError
     from index.embed import ModelNotFoundError
@@ -76,6 +77,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         StoreError,
         ArticleError,
         EvalFileError,
+        FeedbackError,
         ModelNotFoundError,
         ValidationError,
         OSError,
@@ -502,7 +504,7 @@ def feedback(
     from bot.discordbot.feedback_store import FeedbackStore
     from bot.settings import Settings
 
-    tally = FeedbackStore.in_data_dir(Settings().data_dir).tally(limit)
+    tally = FeedbackStore.in_data_dir(Settings().data_dir, read_only=True).tally(limit)
     if as_json:
         rows = [{"question": q, "down": d, "up": u} for q, d, u in tally.voted_down]
         print(json.dumps({"answers": tally.answers, "up": tally.up, "down": tally.down, "voted_down": rows}, ensure_ascii=False))

@@ -7,13 +7,15 @@
   Users are stored as a salted SHA-256 of their id (the salt lives in this database), never the raw id.
 
 Conversation history comes from here too, so follow-ups work after a restart and need no message-content intent.
-Each call opens its own short connection: safe from any thread.
+Each call opens its own short connection: safe from any thread. ``newsbot feedback`` opens it read-only, so the
+votes can be read from a data dir this user cannot write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -56,6 +58,27 @@ CREATE TABLE IF NOT EXISTS votes (
 """
 
 
+class FeedbackError(RuntimeError):
+    """The feedback database cannot be opened, read or written; the message says why and what to do."""
+
+
+def _feedback_error(path: Path, exc: BaseException, writing: bool) -> FeedbackError:
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if "locked" in reason:
+        return FeedbackError(f"the feedback database {path} is busy ({reason}); try again in a moment")
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in reason or "malformed" in reason):
+        return FeedbackError(
+            f"the feedback database {path} is damaged ({reason}); move it aside and the bot starts a new one "
+            "(the answers and votes in it are then no longer shown)"
+        )
+    if writing:
+        return FeedbackError(
+            f"cannot write the feedback database {path} ({reason}): the bot stores answers and votes there, so this "
+            "user needs write access to it and its folder (NEWSBOT_DATA_DIR); the database itself is not damaged"
+        )
+    return FeedbackError(f"cannot read the feedback database {path} ({reason}): check that this user may read it and its folder")
+
+
 @dataclass(frozen=True)
 class StoredAnswer:
     id: int
@@ -82,34 +105,67 @@ class Tally:
 class FeedbackStore:
     """Answers, votes and conversations in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """Open (and create) the database; ``read_only`` opens an existing one for reading only, creating nothing."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(SCHEMA)
-            row = db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
-            if row is None:
-                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)", (secrets.token_hex(16),))
+        self.read_only = read_only
+        self._salt = ""
+        if read_only:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._db() as db:
+                db.executescript(SCHEMA)
                 row = db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+                if row is None:
+                    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)", (secrets.token_hex(16),))
+                    row = db.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+        except OSError as exc:
+            raise _feedback_error(self.path, exc, writing=True) from exc
         self._salt = row[0]
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path) -> FeedbackStore:
-        return cls(Path(data_dir) / "feedback.sqlite3")
+    def in_data_dir(cls, data_dir: Path, read_only: bool = False) -> FeedbackStore:
+        return cls(Path(data_dir) / "feedback.sqlite3", read_only)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = self._connect_read_only() if self.read_only else sqlite3.connect(self.path, timeout=10)
+        except sqlite3.Error as exc:
+            raise _feedback_error(self.path, exc, writing=not self.read_only) from exc
+        try:
+            if not self.read_only:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
             with db:  # one transaction: commit on success, roll back on error
                 yield db
+        except sqlite3.DatabaseError as exc:
+            if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
+                raise  # a constraint or a bad statement: a bug, not the file
+            raise _feedback_error(self.path, exc, writing=not self.read_only) from exc
         finally:
             db.close()
 
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A read-only connection. A WAL database in a folder this user cannot write opens only as ``immutable``
+        (SQLite cannot create the ``-shm`` file a plain read-only open needs), which is safe there: no one writes it."""
+        uri = self.path.resolve().as_uri()
+        writable = os.access(self.path.parent, os.W_OK) and os.access(self.path, os.W_OK)
+        for query in ("mode=ro", "mode=ro&immutable=1") if not writable else ("mode=ro",):
+            db = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=10)
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return db
+            except sqlite3.OperationalError as exc:
+                db.close()
+                error = exc
+        raise error
+
     def user_hash(self, user_id: int) -> str:
         """A salted SHA-256 of a Discord user id: one user's votes can be told apart, but not traced back."""
+        if self.read_only:
+            raise FeedbackError("the feedback database was opened read-only")
         return hashlib.sha256(f"{self._salt}:{int(user_id)}".encode()).hexdigest()
 
     # -- answers ------------------------------------------------------------------------
@@ -205,6 +261,8 @@ class FeedbackStore:
 
     def tally(self, limit: int = 20) -> Tally:
         """Votes in all, and the questions voted down (most down votes first)."""
+        if self.read_only and not self.path.exists():
+            return Tally(0, 0, 0, [])  # nothing posted yet
         with self._db() as db:
             counts = dict(db.execute("SELECT vote, COUNT(*) FROM votes GROUP BY vote").fetchall())
             answers = db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
