@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,8 @@ _TOKENS = "tokens.json"
 _BM25 = "bm25"
 _WORDS = "words.json"
 _WORD_VECTORS = "word_vectors.npy"
+_TMP = ".tmp-"  # a snapshot being written: `.tmp-<pid>-<random>`, renamed into place when complete
+STALE_TMP_S = 3600.0  # a snapshot is written in seconds; a temporary folder this old was left by a killed process
 WORD_BATCH = 128
 
 
@@ -107,7 +111,7 @@ class KeywordIndex:
         final = root / _folder(self.version)
         if final.exists():
             return  # another process saved the same version first
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP}{os.getpid()}-", dir=root))
         try:
             table = {
                 "format": FORMAT,
@@ -132,7 +136,7 @@ class KeywordIndex:
                 raise
             return
         for old in root.iterdir():  # a reader still holding an old one keeps its open files (and falls back if not)
-            if old != final and not old.name.startswith(".tmp-"):
+            if old != final and not old.name.startswith(_TMP):
                 shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
@@ -160,8 +164,9 @@ def indexed_text(chunk: StoredChunk) -> str:
 
 def snapshot_root(store: ChunkStore) -> Path:
     """Where the snapshots of this store's collection live (a server's too: each machine keeps its own)."""
+    # store.location is resolved: however the data dir is spelled (`./data`, `/abs/data`), one snapshot.
     key = hashlib.sha1(f"{store.location}\n{store.collection_name}".encode()).hexdigest()[:12]
-    return store.data_dir / "keyword-index" / key
+    return Path(store.data_dir).resolve() / "keyword-index" / key
 
 
 def open_keyword_index(store: ChunkStore, version: str | None = None, embedder: Embedder | None = None) -> KeywordIndex:
@@ -223,7 +228,41 @@ def _load_words(folder: Path) -> WordTable | None:
 def _newest_snapshots(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
-    return sorted((p for p in root.iterdir() if not p.name.startswith(".tmp-")), key=_mtime, reverse=True)
+    return sorted((p for p in root.iterdir() if not p.name.startswith(_TMP)), key=_mtime, reverse=True)
+
+
+def sweep_temp_folders(root: Path, now: float | None = None) -> list[Path]:
+    """Remove the half-written snapshot folders that killed processes left under ``root``; return them.
+
+    A folder is left alone while the process named in it (``.tmp-<pid>-...``) runs, unless it is over an
+    hour old (the pid may have been reused); a folder without a pid (older newsbot) goes once it is an hour old.
+    ``index build`` calls this under the writer lock; readers also write snapshots, which is why the pid is checked.
+    """
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for folder in root.iterdir():
+        if not folder.name.startswith(_TMP):
+            continue
+        pid_text = folder.name[len(_TMP) :].split("-", 1)[0]
+        old = now - _mtime(folder) > STALE_TMP_S
+        if old or (pid_text.isdigit() and not _running(int(pid_text))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        log.info("removed %d unfinished keyword snapshot folder(s) under %s", len(removed), root)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _previous_tokens(root: Path) -> dict[str, list[str]]:
