@@ -1,4 +1,5 @@
-"""Helpers for the scale, server and fault tests: corpora, the chunk ids a corpus should yield, CLI runs.
+"""Helpers for the scale, server, fault and writer tests: corpora, the chunk ids a corpus should yield, CLI runs,
+the store a build alone makes and the comparison with it.
 
 Also runnable as a script for the SIGKILL test: ``python -m tests.scale_helpers CORPUS DATA``
 builds the index with the hashing embedder, printing ``batch N`` after each stored batch.
@@ -7,6 +8,7 @@ builds the index with the hashing embedder, printing ``batch N`` after each stor
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,11 +16,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from bench.generate import generate
 from index.embed import Embedder
 from index.load import ArticleError, corpus_files, load_article
 from index.store import ChunkStore
-from index.sync import chunks_for
+from index.sync import Indexer, chunks_for
+from tests.fakes import HashEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -76,10 +81,53 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 30
     return proc, time.monotonic() - start
 
 
-def _build_with_hash_embedder(corpus: Path, data: Path) -> None:
-    from index.sync import Indexer
-    from tests.fakes import HashEmbedder
+# -- the real CLI in another process, with the hashing embedder (tests/fake_cli.py) ---------------------
+REPORT = re.compile(r"added (\d+), updated (\d+), deleted (\d+), unchanged (\d+); (\d+) chunks embedded")
 
+
+def fake_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.fake_cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start_fake_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_cli", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def report_of(stdout: str) -> tuple[int, ...]:
+    match = REPORT.search(stdout)
+    assert match, stdout
+    return tuple(int(n) for n in match.groups())
+
+
+def fresh_build(corpus: Path, data: Path) -> ChunkStore:
+    """The store one build alone makes of ``corpus``: what any sequence of writers must end with."""
+    store = ChunkStore(data)
+    Indexer(store, HashEmbedder(), corpus).sync()
+    return store
+
+
+def assert_same_store(store: ChunkStore, fresh: ChunkStore) -> None:
+    """Same chunk ids, texts and metadata, and every chunk's vector present and equal."""
+    got = {c.id: (c.text, c.meta) for c in store.all_chunks()}
+    want = {c.id: (c.text, c.meta) for c in fresh.all_chunks()}
+    assert got.keys() == want.keys(), f"{len(got.keys() - want.keys())} extra, {len(want.keys() - got.keys())} missing"
+    assert got == want
+    ids = sorted(want)
+    vectors, expected = store.embeddings(ids), fresh.embeddings(ids)
+    assert len(vectors) == len(ids), "stored chunks without a vector"
+    assert all(np.allclose(vectors[i], expected[i], atol=1e-6) for i in ids)
+
+
+def _build_with_hash_embedder(corpus: Path, data: Path) -> None:
     class SlowHashEmbedder(HashEmbedder):
         def embed_documents(self, texts, batch_size=64):
             time.sleep(0.05)  # leave the killer time to strike between and during writes
