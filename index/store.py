@@ -418,15 +418,16 @@ class ChunkStore:
     def missing_vectors(self, sample: int = 8) -> bool:
         """Whether stored chunks have lost their vectors: the embedded store's HNSW folder was deleted or left incomplete.
 
-        Chroma then still counts and lists every chunk and answers queries from the few vectors it can
-        rebuild from its log, so a question would be answered from a fraction of the corpus without a word.
-        Reads the vectors of ``sample`` chunks spread over the store (a few milliseconds). A server is not checked.
+        Chroma then still counts and lists every chunk and answers queries from the few vectors still in
+        its log, so a question would be answered from a fraction of the corpus without a word. Reads the
+        vectors of the ``sample`` oldest chunks, the ones whose vectors only the HNSW files hold (Chroma's
+        log keeps the newest): 3 ms at 12,553 chunks. A server is not checked.
         """
-        n = 0 if self.chroma_url else self.count()
-        if n == 0:
+        if self.chroma_url:
             return False
-        offsets = sorted({i * (n - 1) // max(1, sample - 1) for i in range(sample)})
-        ids = [i for off in offsets for i in self._call(lambda c, off=off: c.get(include=[], limit=1, offset=off))["ids"]]
+        ids = self._call(lambda c: c.get(include=[], limit=sample))["ids"]
+        if not ids:
+            return False
         try:
             got = self._call(lambda c: c.get(ids=ids, include=["embeddings"]))
         except VectorsMissingError:

@@ -92,18 +92,18 @@ class CorpusError(ValueError):
     """The corpus folder is missing or holds no article: syncing would empty the index."""
 
 
-def corpus_problem(corpus_dir: Path) -> str | None:
-    """Why ``corpus_dir`` cannot be the corpus (missing, or no article file in it), or None."""
+def corpus_problem(corpus_dir: Path, files: list[Path] | None = None) -> str | None:
+    """Why ``corpus_dir`` cannot be the corpus (missing, or no article file in it), or None; ``files``: its corpus_files."""
     if not corpus_dir.is_dir():
         return f"the corpus folder {corpus_dir} does not exist (NEWSBOT_CORPUS_DIR)"
-    if not corpus_files(corpus_dir):
+    if not (corpus_files(corpus_dir) if files is None else files):
         return f"the corpus folder {corpus_dir} holds no article files ({', '.join(SUPPORTED_SUFFIXES)})"
     return None
 
 
-def check_corpus(corpus_dir: Path) -> None:
+def check_corpus(corpus_dir: Path, files: list[Path] | None = None) -> None:
     """Refuse a missing or empty corpus folder (:class:`CorpusError`): a sync with it would delete every article."""
-    if (problem := corpus_problem(corpus_dir)) is not None:
+    if (problem := corpus_problem(corpus_dir, files)) is not None:
         raise CorpusError(
             f"{problem}; nothing was changed. Point NEWSBOT_CORPUS_DIR at your articles, "
             "or run `newsbot index build --allow-empty` to empty the index on purpose"
@@ -164,7 +164,10 @@ class Indexer:
         ``rebuild`` drops every stored chunk first. A whole-corpus sync refuses a missing or empty corpus
         folder (:class:`CorpusError`) unless ``allow_empty``; a store whose vectors are gone is rebuilt.
         """
-        rebuilt = self._prepare(only, rebuild, allow_empty)
+        scan = scan_corpus(self.corpus_dir)
+        if only is None and not allow_empty:
+            check_corpus(self.corpus_dir, scan.files)
+        rebuilt = self._prepare(only, rebuild)
         self._check_model()
         report = SyncReport()
         stored_by_doc: dict[str, dict[str, dict]] = defaultdict(dict)
@@ -175,7 +178,6 @@ class Indexer:
         to_update: dict[str, dict] = {}  # kept chunks whose metadata (file hash, date, ...) changed
         to_delete: list[str] = []
         seen: set[str] = set()
-        scan = scan_corpus(self.corpus_dir)
         for path, reason in scan.skipped:
             self._skip(report, path, reason)
         for doc_id, paths in files_by_id(scan.files).items():
@@ -238,13 +240,11 @@ class Indexer:
         # Info, not a warning: every caller shows report.skipped (a warning too would say it twice on a terminal).
         log.info("skipped %s: %s", path, reason)
 
-    def _prepare(self, only: set[str] | None, rebuild: bool, allow_empty: bool) -> bool:
-        """Before a sync, under the lock: the corpus guard, snapshot folders a killed writer left, lost vectors.
+    def _prepare(self, only: set[str] | None, rebuild: bool) -> bool:
+        """Before a sync, under the lock: snapshot folders a killed writer left, lost vectors, ``rebuild``.
 
         Returns whether every stored chunk was dropped (``rebuild``, or to repair lost vectors).
         """
-        if only is None and not allow_empty:
-            check_corpus(self.corpus_dir)
         sweep_temp_folders(snapshot_root(self.store))
         if not rebuild and self.store.missing_vectors():
             if only is not None:
