@@ -29,7 +29,7 @@ class SlowHashEmbedder(HashEmbedder):
 def _bot(auto_build: bool = True):
     from bot.service import Newsbot
 
-    return Newsbot(embedder=SlowHashEmbedder(), notify=lambda msg: cli.err.print(msg), auto_build=auto_build)
+    return Newsbot(embedder=SlowHashEmbedder(), notify=lambda msg: cli.show(cli.err, msg), auto_build=auto_build)
 
 
 if __name__ == "__main__":
