@@ -127,6 +127,23 @@ def assert_same_store(store: ChunkStore, fresh: ChunkStore) -> None:
     assert all(np.allclose(vectors[i], expected[i], atol=1e-6) for i in ids)
 
 
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from index.writelock import WriteLock
+with WriteLock(Path(sys.argv[1])).hold():
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def hold_lock(data: Path) -> subprocess.Popen:
+    """Another process holding the writer lock of ``data`` until it is killed."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(data)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def _build_with_hash_embedder(corpus: Path, data: Path) -> None:
     class SlowHashEmbedder(HashEmbedder):
         def embed_documents(self, texts, batch_size=64):

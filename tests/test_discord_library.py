@@ -157,7 +157,7 @@ async def test_reindex_brings_in_articles_dropped_into_the_corpus_folder(world: 
 
 
 async def test_an_error_in_reindex_is_public_with_an_error_id(world: World, monkeypatch):
-    def broken():
+    def broken(**options):
         raise OSError("disk full")
 
     monkeypatch.setattr(world.service, "sync", broken)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,28 +24,22 @@ from index.search import Retriever
 from index.store import ChunkStore, StoreBusyError, VectorsMissingError, diagnose
 from index.writelock import WriteLock, writer_pid
 from tests.fakes import HashEmbedder
-from tests.scale_helpers import ROOT, assert_same_store, cli_env, fake_cli, fresh_build, make_corpus, report_of, start_fake_cli
+from tests.scale_helpers import (
+    ROOT,
+    assert_same_store,
+    cli_env,
+    fake_cli,
+    fresh_build,
+    hold_lock,
+    make_corpus,
+    report_of,
+    start_fake_cli,
+)
 
 QUESTION = "How much tungsten will the Severnyi Katpar joint venture produce per year?"
 # 184 articles, ~1,165 chunks, as in the issue: past 1,000 vectors Chroma writes its HNSW files and drops
 # its log, and only then did two writers lose each other's vectors.
 GENERATED = 182
-
-HOLD_LOCK = """
-import sys, time
-from pathlib import Path
-from index.writelock import WriteLock
-with WriteLock(Path(sys.argv[1])).hold():
-    print("held", flush=True)
-    time.sleep(120)
-"""
-
-
-def hold_lock(data: Path) -> subprocess.Popen:
-    """Another process holding the writer lock of ``data`` until it is killed."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(data)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    return holder
 
 
 # -- the lock itself ------------------------------------------------------------------------------
