@@ -23,8 +23,9 @@ from bot.llm import LLMError, ReplyTooLong, call, make_backend
 from bot.prompt import Source, answer_messages, condense_messages, is_no_answer, standalone_from_reply, strip_no_answer
 from bot.settings import Settings
 from bot.types import REFUSAL, Answer, Citation, Turn
-from index.embed import Embedder, SentenceTransformerEmbedder
+from index.embed import Embedder, make_embedder
 from index.load import corpus_files
+from index.onnx_embed import OnnxEmbedder
 from index.search import Filters, Hit, Retriever
 from index.store import ChunkStore, vectors_missing
 from index.text import terms
@@ -74,8 +75,10 @@ class Newsbot:
         self.settings = settings or Settings()
         # The store first: an unreachable server or a damaged data dir fails in a second, before the model loads.
         self.store = store or ChunkStore(self.settings.data_dir, self.settings.chroma_url, self.settings.chroma_collection)
-        self.embedder = embedder or SentenceTransformerEmbedder(self.settings.embed_model)
         self._notify = notify or (lambda msg: print(msg, file=sys.stderr))
+        self.embedder = embedder or make_embedder(
+            self.settings.embed_model, self.settings.data_dir, self.settings.embed_backend, self._notify
+        )
         if auto_build:
             self._first_run()
         self.retriever = Retriever(self.store, self.embedder)
@@ -282,10 +285,14 @@ class Newsbot:
     # -- library --------------------------------------------------------------------
     # Each holds the index's writer lock; ``wait`` bounds how long it waits for another writer (default NEWSBOT_WRITE_WAIT).
     def sync(self, *, rebuild: bool = False, allow_empty: bool = False, wait: float | None = None) -> SyncReport:
-        """Bring the index in line with the corpus folder (``rebuild``: re-embed everything; see :meth:`Indexer.sync`)."""
+        """Bring the index in line with the corpus folder (``rebuild``: re-embed everything; see :meth:`Indexer.sync`).
+
+        It also leaves the model's ONNX export ready, so that the next cold start need not make it."""
         with self.indexer.lock.hold(wait):
             report = self.indexer.sync(rebuild=rebuild, allow_empty=allow_empty)
         self.retriever.invalidate()
+        if isinstance(self.embedder, OnnxEmbedder):
+            self.embedder.prepare()
         return report
 
     def add(self, path: Path, *, wait: float | None = None) -> Added:

