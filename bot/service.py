@@ -24,7 +24,6 @@ from bot.prompt import Source, answer_messages, condense_messages, is_no_answer,
 from bot.settings import Settings
 from bot.types import REFUSAL, Answer, Citation, Turn
 from index.embed import Embedder, make_embedder
-from index.load import corpus_files
 from index.onnx_embed import OnnxEmbedder
 from index.search import Filters, Hit, Retriever
 from index.store import ChunkStore, vectors_missing
@@ -88,7 +87,7 @@ class Newsbot:
     def _first_run(self) -> None:
         """Build the index if there is none yet, once, whoever else is starting; check an existing one can answer."""
         if self.store.count() == 0:
-            if not corpus_files(self.settings.corpus_dir):
+            if not _has_articles(self.settings.corpus_dir):
                 return
             # Another process may be building it right now: wait for it (saying so) rather than build it twice.
             with self.indexer.lock.hold():
@@ -312,6 +311,12 @@ class Newsbot:
     def documents(self) -> dict[str, dict]:
         self.retriever.refresh(force=True)
         return self.retriever.documents()
+
+
+def _has_articles(corpus_dir: Path) -> bool:
+    from index.load import corpus_files  # (here: the article readers, YAML among them, are for building only)
+
+    return bool(corpus_files(corpus_dir))
 
 
 def as_turns(history: Sequence[Turn | str]) -> list[Turn]:

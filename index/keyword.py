@@ -28,13 +28,16 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
 
 from index.embed import Embedder
 from index.store import ChunkStore, StoredChunk
 from index.text import content_words, terms
+
+if TYPE_CHECKING:
+    import bm25s
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
@@ -82,7 +85,7 @@ class KeywordIndex:
 
     version: str
     chunks: list[StoredChunk]
-    bm25: bm25s.BM25 | None
+    bm25: bm25s.BM25 | SavedBM25 | None
     doc_freq: dict[str, int]  # stemmed term -> number of chunks holding it
     common_words: frozenset[str]  # words the corpus writes in lower case somewhere (names are not among them)
     tokens: dict[str, list[str]] = field(default_factory=dict, repr=False)  # chunk id -> terms; only when built here
@@ -97,6 +100,8 @@ class KeywordIndex:
         tokens = {c.id: known.get(c.id) or terms(indexed_text(c)) for c in ordered}
         bm25 = None
         if ordered:
+            import bm25s  # (here, not at the top: a process that only answers reads a saved index, see SavedBM25)
+
             bm25 = bm25s.BM25()
             bm25.index([tokens[c.id] for c in ordered], show_progress=False)
         common: set[str] = set()
@@ -150,11 +155,48 @@ class KeywordIndex:
             if table.get("format") != FORMAT or table.get("version") != version:
                 return None
             chunks = [StoredChunk(i, t, m) for i, t, m in zip(table["ids"], table["texts"], table["metas"], strict=True)]
-            bm25 = bm25s.BM25.load(str(folder / _BM25), mmap=True, show_progress=False) if chunks else None
+            bm25 = load_bm25(folder / _BM25) if chunks else None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("keyword snapshot %s is unreadable (%s); rebuilding it from the store", folder, exc)
             return None
         return cls(version, chunks, bm25, _doc_freq(bm25), frozenset(table.get("common_words", ())), {}, _load_words(folder))
+
+
+class SavedBM25:
+    """A bm25s index as ``bm25s.BM25.save`` wrote it, read back for scoring alone, without importing bm25s.
+
+    bm25s scores every (term, chunk) pair when it indexes and saves the scores as a sparse matrix with a
+    column per term; ``BM25.get_scores`` adds up the query terms' columns (``_compute_relevance_from_scores``
+    in bm25s/__init__.py), and :meth:`get_scores` does the same on the memory-mapped arrays. bm25s imports
+    scipy, which was a tenth of a second or more of every cold ``newsbot ask``. The variants that also
+    save a non-occurrence array (BM25L, BM25+) are left to bm25s (see :func:`load_bm25`).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+        self.vocab_dict: dict[str, int] = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        self.scores: dict = {n: np.load(folder / f"{n}.csc.index.npy", mmap_mode="r") for n in ("data", "indices", "indptr")}
+        self.scores["num_docs"] = int(params["num_docs"])
+        self.dtype = np.dtype(params.get("dtype", "float32"))
+
+    def get_scores(self, query_tokens: list[str]) -> np.ndarray:
+        """The BM25 score of every chunk for the query's tokens (unknown tokens count for nothing)."""
+        data, indices, indptr = self.scores["data"], self.scores["indices"], self.scores["indptr"]
+        scores = np.zeros(self.scores["num_docs"], dtype=self.dtype)
+        for token_id in (self.vocab_dict[t] for t in query_tokens if t in self.vocab_dict):
+            start, end = indptr[token_id], indptr[token_id + 1]
+            np.add.at(scores, indices[start:end], data[start:end])
+        return scores
+
+
+def load_bm25(folder: Path) -> bm25s.BM25 | SavedBM25:
+    """A saved BM25 index: read by :class:`SavedBM25` when it can score it, else loaded by bm25s."""
+    params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
+    if params.get("method") in ("bm25l", "bm25+"):
+        import bm25s
+
+        return bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+    return SavedBM25(folder)
 
 
 def indexed_text(chunk: StoredChunk) -> str:
@@ -294,7 +336,7 @@ def _folder(version: str) -> str:
     return hashlib.sha1(f"{FORMAT}\n{version}".encode()).hexdigest()[:16]
 
 
-def _doc_freq(bm25: bm25s.BM25 | None) -> dict[str, int]:
+def _doc_freq(bm25: bm25s.BM25 | SavedBM25 | None) -> dict[str, int]:
     """Chunk frequency of every indexed term, read off the BM25 matrix (one column per term)."""
     if bm25 is None:
         return {}

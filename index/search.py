@@ -19,15 +19,17 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import bm25s
 import numpy as np
 
 from index.embed import Embedder
-from index.keyword import WordTable, open_keyword_index
+from index.keyword import SavedBM25, WordTable, open_keyword_index
 from index.store import ChunkStore, StoredChunk
 from index.text import terms
+
+if TYPE_CHECKING:
+    import bm25s
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ class Retriever:
         self.doc_freq: dict[str, int] = {}
         self.common_words: frozenset[str] = frozenset()
         self.word_vectors: WordTable | None = None  # the corpus's words, embedded by `index build`
-        self._bm25: bm25s.BM25 | None = None
+        self._bm25: bm25s.BM25 | SavedBM25 | None = None
         self.refresh(force=True)
 
     # -- keeping the keyword index current ----------------------------------------

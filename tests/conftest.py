@@ -58,3 +58,22 @@ def real_bot(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Newsbot
     shutil.copytree(CORPUS, corpus)
     settings = Settings(corpus_dir=corpus, data_dir=base / "data", chroma_url=None, _env_file=None)
     return Newsbot(settings, embedder=real_embedder, notify=lambda msg: None)
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled model exported to ONNX once for the whole session (every heavy ONNX test shares it)."""
+    from index.onnx_embed import OnnxEmbedder
+
+    cache = tmp_path_factory.mktemp("onnx-cache")
+    embedder = OnnxEmbedder(cache_dir=cache, notify=lambda m: None)
+    assert embedder.backend == "onnx"
+    return cache
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(onnx_cache: Path):
+    """The bundled model served by ONNX Runtime from the session's export."""
+    from index.onnx_embed import OnnxEmbedder
+
+    return OnnxEmbedder(cache_dir=onnx_cache, notify=lambda m: None)

@@ -8,8 +8,6 @@ once per session and hold it to sentence-transformers' vectors.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -307,20 +305,6 @@ def test_two_processes_exporting_at_once_leave_one_whole_export(tiny: Path, tmp_
 
 
 # -- the real model (heavy) ------------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled model exported once for the whole session (every heavy ONNX test shares it)."""
-    cache = tmp_path_factory.mktemp("onnx-cache")
-    embedder = OnnxEmbedder(cache_dir=cache, notify=lambda m: None)
-    assert embedder.backend == "onnx"
-    return cache
-
-
-@pytest.fixture(scope="session")
-def onnx_embedder(onnx_cache: Path) -> OnnxEmbedder:
-    return OnnxEmbedder(cache_dir=onnx_cache, notify=lambda m: None)
-
-
 @pytest.mark.heavy
 def test_onnx_vectors_and_chunks_equal_sentence_transformers_on_real_articles(onnx_embedder, real_embedder, corpus_dir):
     from bench.generate import generate
@@ -367,53 +351,3 @@ def test_a_failed_export_of_the_real_model_falls_back_to_the_same_vectors(tmp_pa
     assert np.allclose(embedder.embed_query(question), real_embedder.embed_query(question), atol=1e-6)
     assert embedder.backend == "sentence-transformers"
     assert messages[-1].startswith("warning:") and "no exporter here" in messages[-1]
-
-
-QUERY_COMMANDS = {
-    "ask": (["ask", "--json", "How much tungsten will the Severnyi Katpar joint venture produce per year?"], None),
-    "search": (["search", "--json", "-k", "4", "Severnyi Katpar tungsten"], None),
-    "chat": (["chat"], "Who will develop the tungsten deposit?\nAnd how much will it produce?\n"),
-    "eval": (["eval", str(ROOT / "eval" / "newsbot.jsonl")], None),
-}
-NEVER_ON_THE_QUERY_PATH = ("torch", "transformers", "sentence_transformers", "sklearn")
-
-
-@pytest.fixture(scope="module")
-def built_index(tmp_path_factory: pytest.TempPathFactory, onnx_cache: Path) -> dict[str, str]:
-    """A data dir with the session's export copied in and the real corpus indexed by `newsbot index build`."""
-    base = tmp_path_factory.mktemp("cold")
-    shutil.copytree(ROOT / "corpus", base / "corpus")
-    shutil.copytree(onnx_cache, base / "data" / "onnx")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-    env.update(NEWSBOT_CORPUS_DIR=str(base / "corpus"), NEWSBOT_DATA_DIR=str(base / "data"), HF_HUB_OFFLINE="1")
-    build = _newsbot(["index", "build", "--json"], env, None)
-    assert build.returncode == 0, build.stderr
-    assert json.loads(build.stdout)["added"] == 2
-    assert "Exporting" not in build.stderr  # it found the copied export
-    return env
-
-
-def _newsbot(args: list[str], env: dict[str, str], stdin: str | None, *python_flags: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("newsbot")
-    return subprocess.run(
-        [sys.executable, *python_flags, str(exe), *args], env=env, input=stdin, capture_output=True, text=True, timeout=300
-    )
-
-
-def imported_modules(importtime_stderr: str) -> set[str]:
-    """Module names from `python -X importtime` output."""
-    return {line.rsplit("|", 1)[1].strip() for line in importtime_stderr.splitlines() if line.startswith("import time:")}
-
-
-@pytest.mark.heavy
-@pytest.mark.parametrize("command", list(QUERY_COMMANDS))
-def test_the_query_path_never_imports_torch(built_index: dict[str, str], command: str):
-    args, stdin = QUERY_COMMANDS[command]
-    proc = _newsbot(args, built_index, stdin, "-X", "importtime")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    modules = imported_modules(proc.stderr)
-    assert "onnxruntime" in modules  # it did embed, with ONNX Runtime
-    loaded = sorted(m for m in modules if m.split(".")[0] in NEVER_ON_THE_QUERY_PATH)
-    assert loaded == [], loaded[:10]
-    if command == "ask":
-        assert "12,000" in json.loads(proc.stdout)["answer"]

@@ -1,0 +1,112 @@
+"""What a cold `newsbot ask` imports: never torch, transformers or sentence-transformers (the model is served
+by ONNX Runtime), nor bm25s/scipy (the saved keyword index is read with numpy), nor langchain (extractive answers).
+
+The heavy tests run the real commands in new processes under `python -X importtime`, on an index built by
+`newsbot index build` with the session's ONNX export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+
+from index.keyword import SavedBM25, load_bm25
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_saved_keyword_index_scores_exactly_as_bm25s(tmp_path: Path):
+    corpus = [
+        ["tungsten", "deal", "kazakhstan", "tungsten"],
+        ["antimoni", "export", "tajikistan"],
+        ["deal", "sign", "washington", "summit", "c5"],
+        ["tungsten", "mine", "produc", "12000", "tonn"],
+    ]
+    index = bm25s.BM25()
+    index.index(corpus, show_progress=False)
+    index.save(str(tmp_path / "bm25"), show_progress=False)
+    saved = load_bm25(tmp_path / "bm25")
+    assert isinstance(saved, SavedBM25)
+    assert saved.vocab_dict == index.vocab_dict
+    assert np.array_equal(saved.scores["indptr"], index.scores["indptr"])
+    for query in (["tungsten"], ["deal", "tungsten", "unknown"], ["c5", "summit", "sign", "deal"], ["unknown"]):
+        expected = index.get_scores(query) if any(q in index.vocab_dict for q in query) else np.zeros(len(corpus))
+        assert np.array_equal(saved.get_scores(query), expected), query
+
+
+def test_variants_with_a_non_occurrence_array_are_left_to_bm25s(tmp_path: Path):
+    index = bm25s.BM25(method="bm25+")
+    index.index([["a", "b"], ["b", "c"]], show_progress=False)
+    index.save(str(tmp_path / "bm25"), show_progress=False)
+    loaded = load_bm25(tmp_path / "bm25")
+    assert isinstance(loaded, bm25s.BM25)
+    assert np.allclose(loaded.get_scores(["b"]), index.get_scores(["b"]))
+
+
+QUERY_COMMANDS = {
+    "ask": (["ask", "--json", "How much tungsten will the Severnyi Katpar joint venture produce per year?"], None),
+    "search": (["search", "--json", "-k", "4", "Severnyi Katpar tungsten"], None),
+    "chat": (["chat"], "Who will develop the tungsten deposit?\nAnd how much will it produce?\n"),
+    "eval": (["eval", str(ROOT / "eval" / "newsbot.jsonl")], None),
+}
+# What a question does not need: the model's training stack, the keyword index builder, the LLM clients.
+NEVER_ON_THE_QUERY_PATH = (
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "sklearn",
+    "bm25s",
+    "scipy",
+    "langchain_core",
+    "langchain_text_splitters",
+    "langchain_openai",
+)
+
+
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory: pytest.TempPathFactory, onnx_cache: Path) -> dict[str, str]:
+    """A data dir with the session's export copied in and the real corpus indexed by `newsbot index build`."""
+    base = tmp_path_factory.mktemp("cold")
+    shutil.copytree(ROOT / "corpus", base / "corpus")
+    shutil.copytree(onnx_cache, base / "data" / "onnx")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env.update(NEWSBOT_CORPUS_DIR=str(base / "corpus"), NEWSBOT_DATA_DIR=str(base / "data"), HF_HUB_OFFLINE="1")
+    build = _newsbot(["index", "build", "--json"], env, None)
+    assert build.returncode == 0, build.stderr
+    assert json.loads(build.stdout)["added"] == 2
+    assert "Exporting" not in build.stderr  # it found the copied export
+    return env
+
+
+def _newsbot(args: list[str], env: dict[str, str], stdin: str | None, *python_flags: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("newsbot")
+    return subprocess.run(
+        [sys.executable, *python_flags, str(exe), *args], env=env, input=stdin, capture_output=True, text=True, timeout=300
+    )
+
+
+def imported_modules(importtime_stderr: str) -> set[str]:
+    """Module names from `python -X importtime` output."""
+    return {line.rsplit("|", 1)[1].strip() for line in importtime_stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("command", list(QUERY_COMMANDS))
+def test_the_query_path_never_imports_torch(built_index: dict[str, str], command: str):
+    args, stdin = QUERY_COMMANDS[command]
+    proc = _newsbot(args, built_index, stdin, "-X", "importtime")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = imported_modules(proc.stderr)
+    assert "onnxruntime" in modules  # it did embed, with ONNX Runtime
+    loaded = sorted(m for m in modules if m.split(".")[0] in NEVER_ON_THE_QUERY_PATH)
+    assert loaded == [], loaded[:10]
+    if command == "ask":
+        assert "12,000" in json.loads(proc.stdout)["answer"]
