@@ -34,6 +34,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -342,12 +343,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
 class OnnxModel:
     """An export opened for use: an onnxruntime session, its tokenizer, and the pooling to apply."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], session: Any, tokenizer: Any, counter: Any) -> None:
+    def __init__(self, folder: Path, manifest: dict[str, Any], session: Any, tokenizer: Any) -> None:
         self.folder = folder
         self.manifest = manifest
         self._session = session
         self._tokenizer = tokenizer  # pads and truncates like sentence-transformers
-        self._counter = counter  # the same tokenizer without special tokens, padding or truncation
         self._inputs = [i.name for i in session.get_inputs()]
         self.pooling: tuple[str, ...] = tuple(manifest["pooling"])
         self.prompt: str = manifest.get("prompt", "")
@@ -381,7 +381,6 @@ class OnnxModel:
             if threads:
                 options.intra_op_num_threads = threads
             session = ort.InferenceSession(str(folder / GRAPH), options, providers=["CPUExecutionProvider"])
-            counter = Tokenizer.from_file(str(folder / TOKENIZER))
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
         except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
             checking.join()
@@ -389,14 +388,12 @@ class OnnxModel:
         checking.join()
         if mismatch:
             raise ExportInvalid(mismatch[0])
-        counter.no_padding()
-        counter.no_truncation()
         tok = manifest["tokenizer"]
         tokenizer.enable_truncation(config.max_seq_length, strategy="longest_first", direction=tok["truncation_side"])
         tokenizer.enable_padding(
             direction=tok["padding_side"], pad_id=tok["pad_id"], pad_type_id=tok["pad_type_id"], pad_token=tok["pad_token"]
         )
-        model = cls(folder, manifest, session, tokenizer, counter)
+        model = cls(folder, manifest, session, tokenizer)
         model.check(np.load(folder / REFERENCE), LOAD_CHECKS)
         return model
 
@@ -416,6 +413,16 @@ class OnnxModel:
 
     def count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    @cached_property
+    def _counter(self) -> Any:
+        """The tokenizer without special tokens, padding or truncation (loaded when first needed: 40 ms)."""
+        from tokenizers import Tokenizer
+
+        counter = Tokenizer.from_file(str(self.folder / TOKENIZER))
+        counter.no_padding()
+        counter.no_truncation()
+        return counter
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The word pieces the model reads for each text, padded to the longest (what :meth:`embed` feeds it)."""
