@@ -28,5 +28,6 @@ test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-bench: install-dev
+bench: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.run

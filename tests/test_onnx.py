@@ -351,3 +351,11 @@ def test_a_failed_export_of_the_real_model_falls_back_to_the_same_vectors(tmp_pa
     assert np.allclose(embedder.embed_query(question), real_embedder.embed_query(question), atol=1e-6)
     assert embedder.backend == "sentence-transformers"
     assert messages[-1].startswith("warning:") and "no exporter here" in messages[-1]
+
+
+def test_the_setting_picks_the_embedder_and_the_export_lives_in_the_data_dir(tmp_path: Path):
+    from index.embed import make_embedder
+
+    onnx = make_embedder(None, tmp_path / "data")
+    assert isinstance(onnx, OnnxEmbedder) and onnx.cache_dir == tmp_path / "data" / "onnx"
+    assert isinstance(make_embedder(None, tmp_path / "data", "sentence-transformers"), SentenceTransformerEmbedder)
