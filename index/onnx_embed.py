@@ -353,7 +353,7 @@ class OnnxModel:
         self.prompt: str = manifest.get("prompt", "")
 
     @classmethod
-    def open(cls, folder: Path, config: StConfig, threads: int = 0) -> OnnxModel:
+    def open(cls, folder: Path, config: StConfig) -> OnnxModel:
         """Open the export in ``folder`` and check it: :class:`ExportInvalid` if it is missing, stale or damaged."""
         manifest = read_manifest(folder)
         expected = {
@@ -376,10 +376,8 @@ class OnnxModel:
             options = ort.SessionOptions()
             options.log_severity_level = 3  # errors only: its warnings are about graph details, not for users
             # Idle worker threads sleep instead of spinning: on a machine shared with other work, spinning
-            # threads took CPU from everything else and made a batch up to twice as slow.
+            # threads took CPU from everything else and made small batches up to twice as slow here.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            if threads:
-                options.intra_op_num_threads = threads
             session = ort.InferenceSession(str(folder / GRAPH), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
         except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
@@ -492,13 +490,11 @@ class OnnxEmbedder:
         cache_dir: Path | None = None,
         notify: Callable[[str], None] | None = None,
         exporter: Exporter | None = None,
-        threads: int = 0,
     ) -> None:
         self.path, self.name = resolve_model(model_path)
         self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "newsbot-onnx"
         self._notify = notify or (lambda msg: print(msg, file=sys.stderr))
         self._exporter = exporter
-        self._threads = threads
         self._lock = threading.Lock()
         self._backend: OnnxModel | SentenceTransformerEmbedder | None = None
         self._config: StConfig | None = None
@@ -578,7 +574,7 @@ class OnnxEmbedder:
         except OnnxUnavailable as exc:
             return self._fall_back(str(exc))
         try:
-            return OnnxModel.open(folder, self.config, self._threads)
+            return OnnxModel.open(folder, self.config)
         except ExportInvalid as exc:
             if folder.exists():
                 self._notify(f"The ONNX export of {self.name} in {folder} is unusable ({exc}); making it again...")
@@ -586,7 +582,7 @@ class OnnxEmbedder:
                 self._notify(f"Exporting {self.name} to ONNX for fast starts (once; about 10 s)...")
         try:
             self._export(folder)
-            return OnnxModel.open(folder, self.config, self._threads)
+            return OnnxModel.open(folder, self.config)
         except (OnnxUnavailable, ExportInvalid, OSError) as exc:
             return self._fall_back(str(exc))
 
