@@ -76,7 +76,7 @@ class Newsbot:
         self.store = store or ChunkStore(self.settings.data_dir, self.settings.chroma_url, self.settings.chroma_collection)
         self._notify = notify or (lambda msg: print(msg, file=sys.stderr))
         self.embedder = embedder or make_embedder(
-            self.settings.embed_model, self.settings.data_dir, self.settings.embed_backend, self._notify
+            self.settings.embed_model, self.settings.onnx_cache_dir, self.settings.embed_backend, self._notify
         )
         if auto_build:
             self._first_run()

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     # onnx: the model served by ONNX Runtime (exported once into data_dir/onnx; no torch on the query path);
     # sentence-transformers: the model run by torch in every process (the fallback when an export cannot be made)
     embed_backend: Literal["onnx", "sentence-transformers"] = "onnx"
+    onnx_dir: Path | None = None  # where the ONNX export is cached; default: data_dir/onnx (several data dirs may share one)
     chunk_tokens: int = Field(128, ge=32, le=240)
     top_k: int = Field(8, ge=1, le=50)
     answer_pool: int = Field(16, ge=1, le=100)  # chunks the answerer reads per question
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
     message_content: bool = False  # request the privileged intent: answer plain messages in the bot's threads
     fetch_max_bytes: int = Field(10_000_000, ge=1_000)  # /add: largest URL or attachment accepted
     fetch_timeout: float = Field(20.0, gt=0)  # /add url:, index add URL: one deadline for the whole download, every hop
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        """Where the embedding model's ONNX export lives (``NEWSBOT_ONNX_DIR``, else ``NEWSBOT_DATA_DIR/onnx``)."""
+        return self.onnx_dir or self.data_dir / "onnx"
 
     @field_validator("allowed_channels", mode="before")
     @classmethod

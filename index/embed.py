@@ -57,17 +57,17 @@ def resolve_model(model_path: Path | str | None) -> tuple[Path, str]:
 
 def make_embedder(
     model_path: Path | str | None = None,
-    data_dir: Path | None = None,
+    onnx_dir: Path | None = None,
     backend: str = "onnx",
     notify: Callable[[str], None] | None = None,
 ) -> Embedder:
-    """The embedder newsbot uses: the model served by ONNX Runtime (export cached in ``data_dir/onnx``), or
+    """The embedder newsbot uses: the model served by ONNX Runtime (its export cached in ``onnx_dir``), or
     sentence-transformers itself when ``backend`` says so (``NEWSBOT_EMBED_BACKEND``)."""
     if backend == "sentence-transformers":
         return SentenceTransformerEmbedder(model_path)
     from index.onnx_embed import OnnxEmbedder
 
-    return OnnxEmbedder(model_path, data_dir / "onnx" if data_dir else None, notify=notify)
+    return OnnxEmbedder(model_path, onnx_dir, notify=notify)
 
 
 class SentenceTransformerEmbedder:

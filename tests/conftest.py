@@ -60,15 +60,25 @@ def real_bot(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Newsbot
     return Newsbot(settings, embedder=real_embedder, notify=lambda msg: None)
 
 
-@pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled model exported to ONNX once for the whole session (every heavy ONNX test shares it)."""
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """One ONNX export of the bundled model for the whole session, in NEWSBOT_ONNX_DIR, so that every
+    `newsbot` process and every Newsbot a test starts finds it rather than exporting again.
+
+    Made up front when heavy tests run: a process that made it would print the export notice, and some
+    tests count the lines a process prints. A session of fast tests alone never needs it.
+    """
     from index.onnx_embed import OnnxEmbedder
 
     cache = tmp_path_factory.mktemp("onnx-cache")
-    embedder = OnnxEmbedder(cache_dir=cache, notify=lambda m: None)
-    assert embedder.backend == "onnx"
-    return cache
+    patch = pytest.MonkeyPatch()
+    patch.setenv("NEWSBOT_ONNX_DIR", str(cache))
+    if any(item.get_closest_marker("heavy") for item in request.session.items):
+        embedder = OnnxEmbedder(cache_dir=cache, notify=lambda m: None)
+        embedder.prepare()
+        assert embedder.backend == "onnx"
+    yield cache
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

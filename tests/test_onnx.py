@@ -353,9 +353,15 @@ def test_a_failed_export_of_the_real_model_falls_back_to_the_same_vectors(tmp_pa
     assert messages[-1].startswith("warning:") and "no exporter here" in messages[-1]
 
 
-def test_the_setting_picks_the_embedder_and_the_export_lives_in_the_data_dir(tmp_path: Path):
-    from index.embed import make_embedder
+def test_the_settings_pick_the_embedder_and_where_the_export_lives(tmp_path: Path, monkeypatch):
+    from bot.service import Newsbot
+    from bot.settings import Settings
 
-    onnx = make_embedder(None, tmp_path / "data")
-    assert isinstance(onnx, OnnxEmbedder) and onnx.cache_dir == tmp_path / "data" / "onnx"
-    assert isinstance(make_embedder(None, tmp_path / "data", "sentence-transformers"), SentenceTransformerEmbedder)
+    monkeypatch.delenv("NEWSBOT_ONNX_DIR", raising=False)
+    settings = Settings(corpus_dir=tmp_path / "none", data_dir=tmp_path / "data", _env_file=None)
+    bot = Newsbot(settings, notify=lambda m: None)
+    assert isinstance(bot.embedder, OnnxEmbedder) and bot.embedder.cache_dir == tmp_path / "data" / "onnx"
+    shared = Settings(corpus_dir=tmp_path / "none", data_dir=tmp_path / "data", onnx_dir=tmp_path / "shared", _env_file=None)
+    assert Newsbot(shared, store=bot.store, notify=lambda m: None).embedder.cache_dir == tmp_path / "shared"
+    plain = settings.model_copy(update={"embed_backend": "sentence-transformers"})
+    assert isinstance(Newsbot(plain, store=bot.store, notify=lambda m: None).embedder, SentenceTransformerEmbedder)
