@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     import bm25s
 
 log = logging.getLogger(__name__)
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 
 FORMAT = "2"  # bump when the files or the tokenizer change: older snapshots are then ignored
 _CHUNKS = "chunks.json"
@@ -100,9 +99,7 @@ class KeywordIndex:
         tokens = {c.id: known.get(c.id) or terms(indexed_text(c)) for c in ordered}
         bm25 = None
         if ordered:
-            import bm25s  # (here, not at the top: a process that only answers reads a saved index, see SavedBM25)
-
-            bm25 = bm25s.BM25()
+            bm25 = _bm25s().BM25()
             bm25.index([tokens[c.id] for c in ordered], show_progress=False)
         common: set[str] = set()
         for c in ordered:
@@ -193,10 +190,16 @@ def load_bm25(folder: Path) -> bm25s.BM25 | SavedBM25:
     """A saved BM25 index: read by :class:`SavedBM25` when it can score it, else loaded by bm25s."""
     params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
     if params.get("method") in ("bm25l", "bm25+"):
-        import bm25s
-
-        return bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        return _bm25s().BM25.load(str(folder), mmap=True, show_progress=False)
     return SavedBM25(folder)
+
+
+def _bm25s():
+    """bm25s, imported when an index is built (not at the top: a process that only answers reads a saved one)."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # its import sets DEBUG, and it logs every index build
+    return bm25s
 
 
 def indexed_text(chunk: StoredChunk) -> str:
