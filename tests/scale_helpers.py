@@ -66,7 +66,8 @@ def assert_in_line(store: ChunkStore, expected: set[str]) -> None:
 
 
 def cli_env(corpus: Path, data: Path, chroma_url: str | None = None, collection: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    # (NEWSBOT_ONNX_DIR stays: the session's one ONNX export, see conftest.onnx_cache)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_") or k == "NEWSBOT_ONNX_DIR"}
     env.update(NEWSBOT_CORPUS_DIR=str(corpus), NEWSBOT_DATA_DIR=str(data), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     if chroma_url:
         env["NEWSBOT_CHROMA_URL"] = chroma_url
