@@ -12,11 +12,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The editable install leaves newsbot's own modules uncompiled, and where PYTHONDONTWRITEBYTECODE is set (as on
+# this machine) every command compiled them again: about 0.05 s of a 1-second cold `ask`. compileall writes the
+# caches whatever that variable says; Python still recompiles a module whose source changed since.
+COMPILE := $(BIN)/python -m compileall -q bot index
+
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	$(COMPILE)
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(COMPILE)
 
 demo: install
 	$(BIN)/newsbot ask "$(QUESTION)"
