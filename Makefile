@@ -37,4 +37,5 @@ test: install-dev
 
 bench: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[bench]'
+	$(COMPILE)
 	$(BIN)/python -m bench.run
