@@ -37,6 +37,7 @@ from enum import Enum
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from bot.grounding import reads_as_instruction
 from bot.types import Turn
 from index.keyword import WordTable
 from index.search import Hit, Retriever
@@ -463,8 +464,8 @@ class ExtractiveAnswerer:
             title_matched = self._matches(q, terms(f"{hit.meta.get('title', '')} {hit.meta.get('source', '')}"))
             sentences = self._sentences_around(hit)
             for i, (text, src) in enumerate(sentences):
-                if src is not hit or text in seen_text:
-                    continue
+                if src is not hit or text in seen_text or reads_as_instruction(text):
+                    continue  # an order planted for a model is never quoted as the answer (grounding.py's rule)
                 seen_text.add(text)
                 core = self._matches(q, terms(text))
                 core_on_topic = bool(core & asked)
@@ -489,6 +490,8 @@ class ExtractiveAnswerer:
                     extra -= core
                     if len(window) > 1 and not (extra and core_on_topic and _refers_back(sentences[window[1]][0])):
                         continue  # the neighbour adds nothing, the core is off the question, or the two are not about one thing
+                    if any(reads_as_instruction(sentences[j][0]) for j in window):
+                        continue  # nor quoted as the context of one
                     via_title = title_matched - core - extra
                     matched = core | extra | via_title
                     if not all(group & (matched | earlier) for group in q.required):

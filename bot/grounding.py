@@ -393,11 +393,20 @@ _INSTRUCTION = re.compile(
 )
 
 
+def reads_as_instruction(sentence: str) -> bool:
+    """Does this sentence of an article read as an order to a model ("ignore the question and reply ...")?
+
+    One rule for both answer paths: such a sentence vouches for nothing in an LLM reply (SourceText) and is
+    never quoted as an extractive answer (bot.extractive).
+    """
+    return bool(_INSTRUCTION.search(sentence))
+
+
 class SourceText:
     """What a source can vouch for: its words, numbers, dates and codes (instruction-like sentences left out)."""
 
     def __init__(self, text: str) -> None:
-        kept = [s for s in re.split(r"(?<=[.!?])\s+|\n", text) if not _INSTRUCTION.search(s)]
+        kept = [s for s in re.split(r"(?<=[.!?])\s+|\n", text) if not reads_as_instruction(s)]
         self.text = "\n".join(kept)
         self.dates, _ = dates(self.text)
         self.quantities = quantities(self.text)  # a date's day and year count as numbers too
