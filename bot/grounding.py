@@ -385,9 +385,12 @@ def codes(text: str) -> list[str]:
 
 
 # -- sources ----------------------------------------------------------------------------
+# The payload of "reply HACKED" is matched case-sensitively: with the rest of the pattern case-blind it took
+# any word, and "to print paper money", "we say that X", "returns the answer yes" read as orders (9 of the
+# 2,455 sentences of the SQuAD split), which the extractive answer then could not quote.
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b.{0,60}\b(?:instructions?|question|prompt|rules?|above|previous|system)\b|"
-    r"\b(?:reply|respond|answer|say|output|print|write)\b\s+(?:only\s+|just\s+|with\s+|exactly\s+)*[\"“']?[A-Z]{3,}\b|"
+    r"\b(?:reply|respond|answer|say|output|print|write)\b\s+(?:only\s+|just\s+|with\s+|exactly\s+)*[\"“']?(?-i:[A-Z]{3,})\b|"
     r"\b(?:you are now|system prompt|as an ai|new instructions?)\b",
     re.IGNORECASE,
 )
