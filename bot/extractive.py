@@ -463,9 +463,11 @@ class ExtractiveAnswerer:
             prior = t.retrieval_weight * (0.5 * hit.score / top_rrf + 0.5 * max(hit.dense, 0.0))
             title_matched = self._matches(q, terms(f"{hit.meta.get('title', '')} {hit.meta.get('source', '')}"))
             sentences = self._sentences_around(hit)
+            # An order planted for a model is never quoted, as the answer or as its context (grounding.py's rule).
+            orders = {j for j, (text, _) in enumerate(sentences) if reads_as_instruction(text)}
             for i, (text, src) in enumerate(sentences):
-                if src is not hit or text in seen_text or reads_as_instruction(text):
-                    continue  # an order planted for a model is never quoted as the answer (grounding.py's rule)
+                if src is not hit or text in seen_text or i in orders:
+                    continue
                 seen_text.add(text)
                 core = self._matches(q, terms(text))
                 core_on_topic = bool(core & asked)
@@ -490,8 +492,8 @@ class ExtractiveAnswerer:
                     extra -= core
                     if len(window) > 1 and not (extra and core_on_topic and _refers_back(sentences[window[1]][0])):
                         continue  # the neighbour adds nothing, the core is off the question, or the two are not about one thing
-                    if any(reads_as_instruction(sentences[j][0]) for j in window):
-                        continue  # nor quoted as the context of one
+                    if orders.intersection(window):
+                        continue
                     via_title = title_matched - core - extra
                     matched = core | extra | via_title
                     if not all(group & (matched | earlier) for group in q.required):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,11 +54,17 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def real_bot(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Newsbot:
     """The bundled all-MiniLM-L6-v2 and a real embedded Chroma over the real corpus (loaded once)."""
-    base = tmp_path_factory.mktemp("real")
+    return real_corpus_bot(tmp_path_factory.mktemp("real"), real_embedder)
+
+
+def real_corpus_bot(base: Path, embedder, edit: Callable[[Path], None] | None = None) -> Newsbot:
+    """A bot over a copy of the real corpus in ``base`` (changed by ``edit`` first), with an embedded Chroma."""
     corpus = base / "corpus"
     shutil.copytree(CORPUS, corpus)
+    if edit is not None:
+        edit(corpus)
     settings = Settings(corpus_dir=corpus, data_dir=base / "data", chroma_url=None, _env_file=None)
-    return Newsbot(settings, embedder=real_embedder, notify=lambda msg: None)
+    return Newsbot(settings, embedder=embedder, notify=lambda msg: None)
 
 
 @pytest.fixture(scope="session", autouse=True)
