@@ -404,32 +404,64 @@ def index_stats(as_json: JsonOpt = False) -> None:
 
 
 # -- eval --------------------------------------------------------------------------------
+def _eval_bot(corpus_dir: Path, data_dir: Path | None) -> Newsbot:
+    """A bot over an eval folder's own corpus, its index kept apart (built once, then only synced)."""
+    import hashlib
+
+    from bot.settings import Settings
+
+    base = Settings()
+    where = data_dir or base.data_dir / "eval" / f"{corpus_dir.parent.name}-{hashlib.sha1(str(corpus_dir).encode()).hexdigest()[:8]}"
+    settings = base.model_copy(update={"corpus_dir": corpus_dir, "data_dir": where, "chroma_url": None})
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bot.service import Newsbot
+
+    bot = Newsbot(settings, notify=lambda msg: err.print(msg))
+    report = bot.sync()  # the folder's corpus may have changed since its index was built
+    if report.added or report.updated or report.deleted:
+        err.print(f"eval index at {where}: added {report.added}, updated {report.updated}, deleted {report.deleted}")
+    return bot
+
+
 @app.command("eval")
 @friendly
 def eval_(
-    file: Annotated[Path, typer.Argument(help="An eval file: one JSON row a line.")],
+    path: Annotated[
+        Path, typer.Argument(help="An eval file (one JSON row a line), or a folder holding corpus/ and questions.jsonl.")
+    ],
     min_pass: Annotated[
         float | None, typer.Option("--min-pass", min=0.0, max=1.0, help="Exit 1 if the pass fraction is below this.")
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show passing rows too (each row shows its answer mode).")
     ] = False,
+    summary: Annotated[bool, typer.Option("--summary", help="Print only the figures and the score, no row lines.")] = False,
+    sample: Annotated[int | None, typer.Option("--sample", min=1, help="Ask only this many rows, drawn with --seed.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Which rows --sample draws.")] = 0,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where a folder's index is kept (default: under NEWSBOT_DATA_DIR/eval/).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object before the score.")] = False,
 ) -> None:
-    """Run an eval file; print one line per failure and `score P/N` last."""
-    from bot.evaluate import read_rows, run_eval
+    """Run an eval set; print one line per failure, the quality figures, and `score P/N` last."""
+    from bot.evaluate import Figures, format_table, open_eval, run_eval
 
-    rows = read_rows(file)
-    bot = _bot()
+    if not path.exists():
+        raise UserError(f"cannot read {path}: no such file or folder")
+    evalset = open_eval(path, sample, seed)
+    bot = _eval_bot(evalset.corpus_dir.resolve(), data_dir) if evalset.corpus_dir else _bot()
     passed = 0
     latencies: list[float] = []
     modes: dict[str, int] = {}  # which answerer answered: extractive, llm, extractive-fallback
-    for result in run_eval(rows, bot.answer):
+    figures = Figures()
+    for result in run_eval(evalset.rows, bot.answer):
         latencies.append(result.answer.timings_ms.get("total", 0.0))
         passed += result.passed
+        figures.add(result.row, result.answer)
         modes[result.answer.mode] = modes.get(result.answer.mode, 0) + 1
-        if not result.passed or verbose:
+        if (not result.passed or verbose) and not summary:
             mark = "PASS" if result.passed else "FAIL"
-            shown = result.answer.answer.replace("\n", " ")[:160]
+            shown = result.answer.lead().replace("\n", " ")[:160]
             mode = result.answer.mode
             if mode == "extractive-fallback" and result.answer.note:
                 mode = f"{mode}: {result.answer.note[:100]}"  # why the model's answer was not shown
@@ -437,8 +469,12 @@ def eval_(
     latencies.sort()
     out.print("answered by: " + ", ".join(f"{mode} {n}" for mode, n in sorted(modes.items())))
     out.print(f"[dim]median answer {latencies[len(latencies) // 2]:.1f} ms[/dim]")
-    print(f"score {passed}/{len(rows)}")
-    if min_pass is not None and passed / len(rows) < min_pass:
+    if as_json:
+        print(json.dumps({"eval": evalset.name, "rows": len(evalset.rows), **figures.as_dict()}, ensure_ascii=False))
+    else:
+        out.print(escape(format_table(figures.rows())))
+    print(f"score {passed}/{len(evalset.rows)}")
+    if min_pass is not None and passed / len(evalset.rows) < min_pass:
         raise typer.Exit(1)
 
 

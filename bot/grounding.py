@@ -22,13 +22,15 @@ reply ...") do not count as support: an injected article cannot vouch for its ow
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from index.text import STOPWORDS, terms
+from index.facts import QUANTITY_PATTERN, dates, quantities
+from index.text import ALIAS_NAMES, STOPWORDS, reads_as_instruction, sentences_of, terms, words
+
+__all__ = ["Verdict", "check", "cited_numbers", "claims", "grounded_prefix", "normalize_markers", "quantities", "renumber"]
 
 MIN_SUPPORT = 0.5  # of a sentence's content words that its cited sources must contain
 
@@ -121,147 +123,7 @@ def claims(text: str, final: bool = True) -> list[Claim]:
     return out
 
 
-# -- facts: quantities, dates, names ----------------------------------------------------
-_SCALES = {
-    "thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6, "mln": 1e6,
-    "billion": 1e9, "bn": 1e9, "b": 1e9, "bln": 1e9, "trillion": 1e12, "tn": 1e12,
-}  # fmt: skip
-_CURRENCY_WORDS = {
-    "$": "USD", "us$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "u.s. dollars": "USD",
-    "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
-    "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP",
-    "¥": "JPY", "yen": "JPY", "yuan": "CNY", "rmb": "CNY",
-    "tenge": "KZT", "kzt": "KZT", "rubles": "RUB", "roubles": "RUB", "rub": "RUB",
-}  # fmt: skip
-_NUMBER_WORDS = {
-    w: i
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-    if i >= 2
-} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100}
-
-_QTY = re.compile(
-    r"(?P<cur>US\$|\$|€|£|¥|\b(?:USD|EUR|GBP|KZT)\s?)?"
-    r"(?<![\w.])(?P<num>\d{1,3}(?:(?:,|\u00a0|\u202f|\u2009| )\d{3}(?![\d,.]\d))+(?:\.\d+)?|\d+(?:\.\d+)?|(?P<word>"
-    + "|".join(_NUMBER_WORDS)
-    + r")\b)(?![\w.]?\d)"
-    r"(?:(?P<attached>k|m|bn|mn|b)\b|\s*-?\s*(?P<scale>thousand|million|billion|trillion|bn|mn|mln|bln|tn)\b)?"
-    r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b|pct\b)|\s+(?:of\s+)?(?P<curword>U\.S\.\s+dollars|dollars?|euros?|pounds|yen|yuan|tenge|rubles|roubles)\b)?",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class Quantity:
-    value: float
-    mantissa: float
-    scaled: bool
-    currency: str | None
-    percent: bool
-    raw: str = ""
-
-    @property
-    def bare(self) -> bool:
-        return not (self.scaled or self.currency or self.percent)
-
-
-def quantities(text: str) -> list[Quantity]:
-    """Numbers with their scale, currency and percent sign ("US$1.1 bn" -> 1.1e9 USD)."""
-    out = []
-    for m in _QTY.finditer(text):
-        if m.group("word"):
-            mantissa = float(_NUMBER_WORDS[m.group("word").lower()])
-        else:
-            mantissa = float(re.sub(r"[, \u00a0\u202f\u2009]", "", m.group("num")))
-        scale_word = (m.group("scale") or m.group("attached") or "").lower()
-        scale = _SCALES.get(scale_word, 1.0)
-        cur = m.group("cur") or m.group("curword") or ""
-        currency = _CURRENCY_WORDS.get(cur.strip().lower()) if cur else None
-        out.append(Quantity(mantissa * scale, mantissa, bool(scale_word), currency, bool(m.group("pct")), m.group(0).strip()))
-    return out
-
-
-def _same_quantity(q: Quantity, s: Quantity) -> bool:
-    if q.bare:  # "70" in the answer is supported by "70%" or "70 million" in a source
-        return math.isclose(q.mantissa, s.mantissa, rel_tol=1e-9) or math.isclose(q.value, s.value, rel_tol=1e-9)
-    if q.percent != s.percent:
-        return False
-    if q.currency and s.currency and q.currency != s.currency:
-        return False
-    return math.isclose(q.value, s.value, rel_tol=1e-9)
-
-
-_MONTHS = {
-    m: i
-    for i, names in enumerate(
-        [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
-            ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"),
-            ("november", "nov"), ("december", "dec"),
-        ],
-        start=1,
-    )
-    for m in names
-}  # fmt: skip
-_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_DATES = [
-    re.compile(_MONTH + r"\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(?P<year>\d{4})\b)?", re.IGNORECASE),
-    re.compile(r"\b(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH + r"(?:,?\s+(?P<year>\d{4})\b)?", re.IGNORECASE),
-    re.compile(r"\b(?P<year>\d{4})-(?P<mnum>\d{2})-(?P<day>\d{2})\b"),
-]
-
-
-@dataclass(frozen=True)
-class Date:
-    month: int
-    day: int
-    year: int | None
-
-
-def dates(text: str) -> tuple[list[Date], str]:
-    """Month-day dates in ``text`` and the text with them blanked out (so their numbers are not counted again)."""
-    found: list[Date] = []
-    for pattern in _DATES:
-
-        def take(m: re.Match[str]) -> str:
-            month = int(m.group("mnum")) if "mnum" in m.groupdict() and m.group("mnum") else _MONTHS[m.group("month").lower()]
-            day = int(m.group("day"))
-            if not (1 <= month <= 12 and 1 <= day <= 31):
-                return m.group(0)
-            found.append(Date(month, day, int(m.group("year")) if m.group("year") else None))
-            return " " * len(m.group(0))
-
-        text = pattern.sub(take, text)
-    return found, text
-
-
-def _same_date(d: Date, s: Date) -> bool:
-    return d.month == s.month and d.day == s.day and (d.year is None or s.year is None or d.year == s.year)
-
-
+# -- facts: quantities and dates are read by index/facts.py; names here ----------------------------------
 _WORD = re.compile(r"(?:[A-Z]\.){2,}|[^\W\d_](?:[\w'’\-+]*[\w+])?")
 _CODE = re.compile(r"\b[A-Za-z][A-Za-z\-]*\d[\w+\-]*")
 _OPENERS = frozenset(
@@ -348,15 +210,6 @@ _OPENERS = frozenset(
         "yet",
     ]
 )
-_ALIASES = {
-    "us": {"united", "states", "america", "american", "americans", "washington"},
-    "usa": {"united", "states", "america", "american"},
-    "uk": {"united", "kingdom", "britain", "british"},
-    "un": {"united", "nations"},
-    "eu": {"european", "union"},
-}
-
-
 def _key(word: str) -> str:
     """A word as compared: accents, dots, possessive and case removed."""
     word = unicodedata.normalize("NFKD", word)
@@ -385,31 +238,11 @@ def codes(text: str) -> list[str]:
 
 
 # -- sources ----------------------------------------------------------------------------
-# The payload of "reply HACKED" is matched case-sensitively: with the rest of the pattern case-blind it took
-# any word, and "to print paper money", "we say that X", "returns the answer yes" read as orders (9 of the
-# 2,455 sentences of the SQuAD split), which the extractive answer then could not quote.
-_INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b.{0,60}\b(?:instructions?|question|prompt|rules?|above|previous|system)\b|"
-    r"\b(?:reply|respond|answer|say|output|print|write)\b\s+(?:only\s+|just\s+|with\s+|exactly\s+)*[\"“']?(?-i:[A-Z]{3,})\b|"
-    r"\b(?:you are now|system prompt|as an ai|new instructions?)\b",
-    re.IGNORECASE,
-)
-
-
-def reads_as_instruction(sentence: str) -> bool:
-    """Does this sentence of an article read as an order to a model ("ignore the question and reply ...")?
-
-    One rule for both answer paths: such a sentence vouches for nothing in an LLM reply (SourceText) and is
-    never quoted as an extractive answer (bot.extractive).
-    """
-    return bool(_INSTRUCTION.search(sentence))
-
-
 class SourceText:
     """What a source can vouch for: its words, numbers, dates and codes (instruction-like sentences left out)."""
 
     def __init__(self, text: str) -> None:
-        kept = [s for s in re.split(r"(?<=[.!?])\s+|\n", text) if not reads_as_instruction(s)]
+        kept = [s for s in sentences_of(text) if not reads_as_instruction(s)]
         self.text = "\n".join(kept)
         self.dates, _ = dates(self.text)
         self.quantities = quantities(self.text)  # a date's day and year count as numbers too
@@ -427,11 +260,8 @@ class SourceText:
         for run in caps:  # "United States" also answers to "US"
             if len(run) > 1:
                 keys.add("".join(w[0] for w in run))
-        for short, long in _ALIASES.items():
-            if short in keys:
-                keys |= long
-            if long <= keys or (short == "us" and {"united", "states"} <= keys):
-                keys.add(short)
+        for alias in set(words(self.text)) & ALIAS_NAMES.keys():  # "U.S." also answers to "United States", "US", "America"
+            keys |= ALIAS_NAMES[alias]
         self.keys = keys
         self.terms = set(terms(self.text))
         self.codes = {_key(c) for c in codes(self.text)}
@@ -493,16 +323,16 @@ def _check_claim(claim: Claim, texts: dict[int, SourceText], cited: Sequence[int
     text = claim.text
     found_dates, rest = dates(text)
     for d in found_dates:
-        if not any(_same_date(d, s) for src in scope for s in src.dates):
-            return f"the date {_show_date(d)} is not in {where}"
+        if not any(d.same_as(s) for src in scope for s in src.dates):
+            return f"the date {d.iso()} is not in {where}"
     for code in codes(rest):
         if _key(code) not in {c for src in scope for c in src.codes}:
             return f"{code!r} is not in {where}"
     rest = _CODE.sub(" ", rest)
     for q in quantities(rest):
-        if not any(_same_quantity(q, s) for src in scope for s in src.quantities):
+        if not any(q.same_as(s) for src in scope for s in src.quantities):
             return f"the number {q.raw!r} is not in {where}"
-    rest = _QTY.sub(" ", rest)  # "USD", "bn": checked with their numbers, not as names or words
+    rest = QUANTITY_PATTERN.sub(" ", rest)  # "USD", "bn": checked with their numbers, not as names or words
     allowed = set().union(*(src.terms for src in scope))
     for word, opens in names(rest):
         if opens and not word.isupper() and set(terms(word)) <= allowed:
@@ -516,6 +346,3 @@ def _check_claim(claim: Claim, texts: dict[int, SourceText], cited: Sequence[int
             return f"too little of {claim.text[:60]!r} is in {where}"
     return ""
 
-
-def _show_date(d: Date) -> str:
-    return f"{d.year or '?'}-{d.month:02d}-{d.day:02d}"

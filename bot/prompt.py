@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.llm import Message
 from bot.types import Turn
+from index.facts import long_date
 
 NO_ANSWER = "The sources do not answer this question."
 """The fixed phrase the model is told to use when the sources don't answer; :func:`is_no_answer` detects it."""
@@ -31,7 +32,7 @@ class Source:
 
     def header(self) -> str:
         """Title, publisher and date, as written in the prompt (the grounding check counts them as source text)."""
-        return " | ".join(x for x in (self.title, self.publisher, _long_date(self.published)) if x)
+        return " | ".join(x for x in (self.title, self.publisher, long_date(self.published)) if x)
 
 
 ANSWER_SYSTEM = f"""You answer questions about news articles for a reader who will check your sources.
@@ -129,27 +130,3 @@ def _one_line(text: str) -> str:
 
 def _strip_markers(text: str) -> str:
     return re.sub(r"\s*\[\d+\]", "", text)
-
-
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
-
-
-def _long_date(iso: str) -> str:
-    """``2025-11-06`` as ``6 November 2025`` (so a model's "November 6" can be checked against it); else as is."""
-    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", iso.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        return iso
-    return f"{int(m.group(3))} {_MONTHS[int(m.group(2)) - 1]} {m.group(1)}"

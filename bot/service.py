@@ -15,10 +15,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import regex
 
 from bot import grounding
-from bot.extractive import Extract, ExtractiveAnswerer
+from bot.answering import Answerer, Decision
 from bot.llm import LLMError, ReplyTooLong, call, make_backend
 from bot.prompt import Source, answer_messages, condense_messages, is_no_answer, standalone_from_reply, strip_no_answer
 from bot.settings import Settings
@@ -81,7 +82,7 @@ class Newsbot:
         if auto_build:
             self._first_run()
         self.retriever = Retriever(self.store, self.embedder)
-        self.extractive = ExtractiveAnswerer(self.retriever)
+        self.answerer = Answerer(self.retriever)
         self.llm = make_backend(self.settings)  # None: extractive answers only (NEWSBOT_LLM=none)
 
     def _first_run(self) -> None:
@@ -131,11 +132,18 @@ class Newsbot:
         self, question: str, k: int | None = None, filters: Filters | None = None, history: Sequence[Turn | str] = ()
     ) -> list[Hit]:
         """Ranked chunks for a question; earlier turns add their key terms to the keyword side."""
+        return self.retrieve(question, k, filters, history)[0]
+
+    def retrieve(
+        self, question: str, k: int | None = None, filters: Filters | None = None, history: Sequence[Turn | str] = ()
+    ) -> tuple[list[Hit], np.ndarray]:
+        """:meth:`search`, and the query's vector (the answer step compares sentences with it)."""
         question = self.check_question(question)
         recent = as_turns(history)[-HISTORY_TURNS:]
         extra = [t for turn in recent for t in terms(turn.question)]
         query = question if not recent else f"{recent[-1].question} {question}"
-        return self.retriever.search(query, k or self.settings.top_k, filters, extra_terms=extra)
+        vector = self.embedder.embed_query(query)
+        return self.retriever.search(query, k or self.settings.top_k, filters, extra_terms=extra, vector=vector), vector
 
     def answer(
         self,
@@ -164,9 +172,9 @@ class Newsbot:
             folded = [] if query != question else recent  # a standalone question replaces the term folding
         # The answerer reads a wider pool than `search` shows: with many similar articles the answering
         # sentence can rank below the top few chunks.
-        hits = self.search(query, k=self.settings.answer_pool, filters=filters, history=folded)
+        hits, vector = self.retrieve(query, k=self.settings.answer_pool, filters=filters, history=folded)
         retrieved = time.perf_counter()
-        extract = self.extractive.choose(query, hits, folded)
+        decision = self.answerer.decide(query, hits, folded, vector=vector)
         done = time.perf_counter()
 
         def timings(end: float) -> dict[str, float]:
@@ -176,16 +184,18 @@ class Newsbot:
                 "total": round((end - start) * 1000, 1),
             }
 
-        if extract.refused:
-            log.info("refused %r: %s", question, extract.reason)
-            return Answer(question, REFUSAL, True, [], "extractive", timings(done), extract.reason)
-        citations = [_citation(n, sentence, hit) for n, (sentence, hit) in enumerate(extract.sentences, start=1)]
+        if decision.refused:
+            log.info("refused %r: %s", question, decision.reason)
+            return Answer(question, REFUSAL, True, [], "extractive", timings(done), decision.reason, trace=decision)
+        citations = _passage_citations(decision.passage)
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+        short = decision.short_answer
         if self.llm is None:
-            return Answer(question, text, False, citations, "extractive", timings(done), extract.reason)
-        fallback = Answer(question, text, False, citations, "extractive-fallback", {}, "")
-        result = self._generate(question, query, hits, extract, fallback, on_partial, deadline)
+            return Answer(question, text, False, citations, "extractive", timings(done), decision.reason, short, decision)
+        fallback = Answer(question, text, False, citations, "extractive-fallback", {}, "", short, decision)
+        result = self._generate(question, query, hits, decision, fallback, on_partial, deadline)
         result.timings_ms = timings(time.perf_counter())
+        result.trace = decision
         if query != question and result.mode == "llm":
             result.note = f"asked as: {query}"
         return result
@@ -207,10 +217,10 @@ class Newsbot:
             log.info("follow-up %r asked as %r", question, standalone)
         return standalone
 
-    def _llm_sources(self, hits: Sequence[Hit], extract: Extract) -> list[Hit]:
+    def _llm_sources(self, hits: Sequence[Hit], decision: Decision) -> list[Hit]:
         """The chunks the model sees: those the extractive answer quotes, then the best-ranked others."""
         chosen: dict[str, Hit] = {}
-        for _, hit in extract.sentences:
+        for _, hit in decision.passage:
             chosen.setdefault(hit.chunk_id, hit)
         for hit in hits:
             if len(chosen) >= self.settings.llm_sources:
@@ -223,14 +233,14 @@ class Newsbot:
         question: str,
         query: str,
         hits: Sequence[Hit],
-        extract: Extract,
+        decision: Decision,
         fallback: Answer,
         on_partial: Callable[[str], None] | None,
         deadline: float,
     ) -> Answer:
         """The model's answer if it passes the grounding check, else ``fallback`` with the reason in its note."""
         assert self.llm is not None
-        used = self._llm_sources(hits, extract)
+        used = self._llm_sources(hits, decision)
         sources = [
             Source(
                 n,
@@ -348,6 +358,17 @@ def _best_sentence(hit: Hit, reply: str, n: int) -> str:
         return best
     text = " ".join(hit.text.split())
     return text if len(text) <= 300 else text[:297].rsplit(" ", 1)[0] + "..."
+
+
+def _passage_citations(passage: Sequence[tuple[str, Hit]]) -> list[Citation]:
+    """One citation per run of adjacent sentences from one article: a core and the sentence it refers back to are one quote."""
+    runs: list[tuple[list[str], Hit]] = []
+    for sentence, hit in passage:
+        if runs and runs[-1][1].doc_id == hit.doc_id:
+            runs[-1][0].append(sentence)
+        else:
+            runs.append(([sentence], hit))
+    return [_citation(n, " ".join(sentences), hit) for n, (sentences, hit) in enumerate(runs, start=1)]
 
 
 def _citation(n: int, sentence: str, hit: Hit) -> Citation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,26 @@ class Answer:
     mode: str = "extractive"
     timings_ms: dict[str, float] = field(default_factory=dict)
     note: str = ""  # why a fallback or refusal happened, for logs and --verbose; not in the JSON contract
+    short_answer: str | None = None  # the asked-for name, number, date or place, when the answer step is confident
+    # The answer step's decision (retrieved chunks, candidates, features, the rule that decided), for
+    # `eval --verbose` and `ask --explain`; not in the JSON.
+    trace: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        out = asdict(self)
+        trace, self.trace = self.trace, None  # asdict would deep-copy it
+        try:
+            out = asdict(self)
+        finally:
+            self.trace = trace
         out.pop("note")
+        out.pop("trace")
         return out
+
+    def lead(self) -> str:
+        """The answer as a person reads it: the short answer in bold (Markdown) first, when there is one."""
+        if self.refused or not self.short_answer:
+            return self.answer
+        return f"**{self.short_answer}** — {self.answer}"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import blingfire
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
@@ -192,6 +193,14 @@ _ALIASES: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (re.compile(r"\bmetric\s+tons?\b|\btonnes?\b|\bmt\b", re.I), " ton ", ("ton", "mt")),
 ]
 
+# The words a name folded by the table above may be written with: a source that says "U.S." vouches for
+# "United States", "US" and "America" in an answer (the grounding check compares names word by word).
+ALIAS_NAMES: dict[str, frozenset[str]] = {
+    "unitedstates": frozenset({"us", "usa", "united", "states", "america", "american", "americans"}),
+    "unitedkingdom": frozenset({"uk", "united", "kingdom", "britain", "british"}),
+    "europeanunion": frozenset({"eu", "european", "union"}),
+}
+
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*(?:\+[0-9]+)?")
 _NUMBER = re.compile(r"^\d[\d.,]*$")
 
@@ -256,3 +265,43 @@ def _terms(text: str) -> tuple[str, ...]:
 def content_words(text: str) -> list[str]:
     """Distinct lower-case words of ``text`` worth comparing by meaning (no stopwords, numbers or scraps)."""
     return [w for w in dict.fromkeys(words(text)) if w not in STOPWORDS and len(w) > 2 and not w[0].isdigit()]
+
+
+# -- sentences -----------------------------------------------------------------------------------------------
+def split_sentences(paragraph: str) -> list[str]:
+    """Sentences of one paragraph (handles 'U.S.', 'Nov. 6', 'D.C.' and quotes).
+
+    BlingFire's rule-based splitter: as good as pysbd on news copy here and some
+    seventy times faster, which matters when a build chunks thousands of articles.
+    """
+    paragraph = re.sub(r"\s+", " ", paragraph).strip()
+    if not paragraph:
+        return []
+    return [s.strip() for s in blingfire.text_to_sentences(paragraph).split("\n") if s.strip()]
+
+
+def sentences_of(text: str) -> list[str]:
+    """Sentences of a text laid out in lines (a chunk holds one sentence a line; other text is split too)."""
+    return [s for line in text.split("\n") for s in split_sentences(line)]
+
+
+# -- instructions planted in an article ------------------------------------------------------------------------
+# The payload of "reply HACKED" is matched case-sensitively: with the rest of the pattern case-blind it took
+# any word, and "to print paper money", "we say that X" read as orders (9 of the 2,455 sentences of the
+# SQuAD split), which the extractive answer then could not quote.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b.{0,60}\b(?:instructions?|question|prompt|rules?|above|previous|system)\b|"
+    r"\b(?:reply|respond|answer|say|output|print|write)\b\s+(?:only\s+|just\s+|with\s+|exactly\s+)*[\"“']?(?-i:[A-Z]{3,})\b|"
+    r"\b(?:you are now|system prompt|as an ai|new instructions?)\b|"
+    r"\b(?:ai|assistants?|chatbots?|language models?|llms?|bots?)\b[^.]{0,40}\b(?:reading|processing|summari[sz]ing)\s+this\b",
+    re.IGNORECASE,
+)
+
+
+def reads_as_instruction(sentence: str) -> bool:
+    """Does a sentence of an article read as an instruction to a model ("ignore the question and reply ...")?
+
+    Such a sentence is never quoted as an answer nor counted as support for one: an article
+    cannot vouch for its own payload. One rule for the extractive answerer and the grounding check.
+    """
+    return bool(_INSTRUCTION.search(sentence))

@@ -1,0 +1,527 @@
+"""Fit the answer model (bot/answering/weights.json) on eval folders, split by article, and report out of fold.
+
+    python -m bench.fit_answerer                          # ../shared/eval/squad (+ eval/news-fit when present)
+    python -m bench.fit_answerer --set DIR --set DIR2 --folds 5 --out bot/answering/weights.json
+
+Each eval folder holds ``corpus/`` and ``questions.jsonl`` (the eval format; a row's ``sources[0]``
+names its article). For every question the real retrieval and the real feature code run
+(bot/answering), and each candidate passage is labelled by whether its core sentence holds the
+gold answer (unanswerable questions: no candidate does). Then:
+
+1. The articles of each folder are dealt into ``--folds`` folds (sorted by title, round robin), so a
+   question is only ever scored by a model fitted on *other articles*.
+2. Per fold: the *prefilter* (logistic regression on every feature but sentence similarity, all
+   candidates) picks each question's shortlist; the *passage* model (all features, shortlisted
+   candidates) scores it; the refusal threshold is chosen on the training folds (rule below); the
+   *span* model (is the best span of the chosen sentence exactly the gold answer?) and its threshold
+   likewise. The held-out fold is answered with them: those are the out-of-fold figures printed.
+3. The same fit on every question writes the weights file. Deterministic: Newton's method from zero,
+   fixed folds, no sampling; the same inputs write the same bytes.
+
+The refusal curve (answerable refused vs unanswerable refused, out of fold) is printed and written
+to bench/results/ (as a table, and a PNG when matplotlib is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import pickle
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SHARED = ROOT.parent / "shared" / "eval"
+DEFAULT_SETS = [SHARED / "squad", ROOT / "eval" / "news-fit"]
+WEIGHTS = ROOT / "bot" / "answering" / "weights.json"
+
+L2 = 1.0  # ridge penalty on the standardised weights (the bias is not penalised)
+SHORTLIST = 12  # candidates per question whose sentence the embedding model encodes at answer time
+MAX_ANSWERABLE_REFUSED = 0.05  # the refusal rule: see choose_threshold
+SPAN_PRECISION = 0.75  # the short-answer rule: see choose_span_threshold
+
+
+# -- extraction: the real retrieval and features, once per question -----------------------------------------------
+@dataclass
+class Item:
+    """One question as the fit sees it: its candidates' features and labels, and what a decision would show."""
+
+    id: str
+    article: str
+    answerable: bool
+    facts: list[list[str]]
+    features: np.ndarray  # candidates x FEATURES
+    labels: np.ndarray  # candidate's core holds the gold answer
+    passages: list[str]  # each candidate's quoted text
+    spans: list[list[tuple[str, float]]]  # each candidate's new spans of the wanted kind, with proximity
+    want: str
+    top1: bool = False
+    top5: bool = False
+    span_inputs: list[dict] = field(default_factory=list)
+
+
+def _source_hash(dirs: list[Path]) -> str:
+    """A key for the extraction cache: the feature code and the eval folders' files."""
+    h = hashlib.sha256()
+    for path in sorted([*(ROOT / "bot" / "answering").glob("*.py"), ROOT / "index" / "text.py", ROOT / "index" / "facts.py",
+                        ROOT / "index" / "search.py", ROOT / "bot" / "service.py"]):  # fmt: skip
+        h.update(path.read_bytes())
+    for d in dirs:
+        for path in sorted([d / "questions.jsonl", *(d / "corpus").rglob("*")]):
+            if path.is_file():
+                h.update(str(path.relative_to(d)).encode())
+                h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
+    """Every question of an eval folder through the real retrieval and feature code."""
+    from bot.answering.answerer import Answerer
+    from bot.answering.features import FEATURES
+    from bot.answering.model import AnswerModel, Linear
+    from bot.evaluate import holds_facts, read_rows
+    from bot.service import Newsbot
+    from bot.settings import Settings
+
+    settings = Settings(corpus_dir=folder / "corpus", data_dir=data_root / folder.name, chroma_url=None, _env_file=None)
+    bot = Newsbot(settings, embedder=embedder, notify=lambda msg: print(msg, file=sys.stderr))
+    bot.sync()
+    names = list(FEATURES)
+    # A model with no prefilter: every candidate is featurized (the fit makes its own shortlists).
+    zero = Linear(tuple(names), (0.0,) * len(names), 0.0, (0.0,) * len(names), (1.0,) * len(names))
+    answerer = Answerer(bot.retriever, AnswerModel(zero, 0.5))
+    sentence_vectors: dict[str, np.ndarray] = {}
+    items: list[Item] = []
+    rows = read_rows(folder / "questions.jsonl")
+    for n, row in enumerate(rows, start=1):
+        hits, vector = bot.retrieve(row.question)
+        q, cands, _ = answerer.featurize(row.question, hits)
+        todo = [c.core for c in cands if c.core not in sentence_vectors]
+        if todo:
+            todo = list(dict.fromkeys(todo))
+            for text, vec in zip(todo, embedder.embed_documents(todo), strict=True):
+                sentence_vectors[text] = np.asarray(vec, dtype=np.float32)
+        for c in cands:
+            c.features["sentence_similarity"] = float(sentence_vectors[c.core] @ vector)
+        answerable = row.expect == "answer"
+        items.append(
+            Item(
+                id=row.id,
+                article=(row.sources or ["?"])[0],
+                answerable=answerable,
+                facts=row.facts,
+                features=np.array([[c.features[f] for f in names] for c in cands], dtype=np.float64).reshape(len(cands), len(names)),
+                labels=np.array([answerable and holds_facts(row, c.core) for c in cands], dtype=bool),
+                passages=[c.text for c in cands],
+                spans=[[(s.text, p) for s, p in c.spans] for c in cands],
+                want=q.want.value,
+                top1=answerable and any(holds_facts(row, h.text) for h in hits[:1]),
+                top5=answerable and any(holds_facts(row, h.text) for h in hits[:5]),
+            )
+        )
+        if n % 250 == 0:
+            print(f"  {folder.name}: {n}/{len(rows)} questions", file=sys.stderr)
+    return items
+
+
+def load_items(folder: Path, data_root: Path, embedder_factory) -> list[Item]:
+    """Items of a folder, from the cache when neither the feature code nor the folder changed."""
+    key = _source_hash([folder])
+    cache = RESULTS / "fit-cache" / f"{folder.name}-{key}.pkl"
+    if cache.exists():
+        with cache.open("rb") as fh:
+            return pickle.load(fh)
+    print(f"extracting features for {folder} (cached in {cache.parent})", file=sys.stderr)
+    items = extract(folder, data_root, embedder_factory())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with cache.open("wb") as fh:
+        pickle.dump(items, fh)
+    return items
+
+
+# -- fitting -----------------------------------------------------------------------------------------------
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """L2-regularised logistic regression by Newton's method on standardised features: (weights, bias, mean, scale)."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], l2)
+    penalty[-1] = 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
+        grad = z.T @ (p - y) + penalty * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return w[:-1], float(w[-1]), mean, scale
+
+
+@dataclass
+class Model:
+    names: list[str]
+    weights: np.ndarray
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.weights + self.bias
+
+    def linear(self):
+        from bot.answering.model import Linear
+
+        return Linear(tuple(self.names), tuple(map(float, self.weights)), self.bias, tuple(map(float, self.mean)), tuple(map(float, self.scale)))
+
+
+def _fit(names: list[str], x: np.ndarray, y: np.ndarray) -> Model:
+    w, b, m, s = fit_logistic(x, y.astype(float))
+    return Model(names, w, b, m, s)
+
+
+@dataclass
+class Outcome:
+    """What a fitted model does with one question."""
+
+    item: Item
+    probability: float  # of the best shortlisted candidate (0 when there is none)
+    best: int  # its index among the item's candidates (-1: none)
+
+
+def fit_passage(items: list[Item], names: list[str]) -> tuple[Model, Model]:
+    """The prefilter (no sentence similarity, every candidate) and the passage model (the shortlists)."""
+    cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
+    xs = [it.features for it in items if len(it.features)]
+    ys = [it.labels for it in items if len(it.features)]
+    prefilter = _fit([names[i] for i in cheap], np.vstack(xs)[:, cheap], np.concatenate(ys))
+    short_x, short_y = [], []
+    for it in items:
+        if len(it.features):
+            keep = _shortlist(prefilter, it, cheap)
+            short_x.append(it.features[keep])
+            short_y.append(it.labels[keep])
+    passage = _fit(names, np.vstack(short_x), np.concatenate(short_y))
+    return prefilter, passage
+
+
+def _shortlist(prefilter: Model, it: Item, cheap: list[int]) -> np.ndarray:
+    if len(it.features) <= SHORTLIST:
+        return np.arange(len(it.features))
+    order = np.argsort(-prefilter.score(it.features[:, cheap]), kind="stable")
+    return order[:SHORTLIST]
+
+
+def decide(prefilter: Model, passage: Model, items: list[Item], names: list[str]) -> list[Outcome]:
+    cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
+    out = []
+    for it in items:
+        if not len(it.features):
+            out.append(Outcome(it, 0.0, -1))
+            continue
+        keep = _shortlist(prefilter, it, cheap)
+        scores = passage.score(it.features[keep])
+        j = int(np.argmax(scores))
+        out.append(Outcome(it, 1.0 / (1.0 + math.exp(-float(scores[j]))), int(keep[j])))
+    return out
+
+
+# -- thresholds ----------------------------------------------------------------------------------------------
+GRID = [round(x, 2) for x in np.arange(0.02, 0.99, 0.02)]
+
+
+def curve(outcomes: list[Outcome]) -> list[dict]:
+    """Per threshold: answerable refused, unanswerable refused, gold in the first cited passage (answerable)."""
+    rows = []
+    ans = [o for o in outcomes if o.item.answerable]
+    una = [o for o in outcomes if not o.item.answerable]
+    for t in GRID:
+        rows.append(
+            {
+                "threshold": t,
+                "answerable_refused": sum(o.probability < t for o in ans) / max(1, len(ans)),
+                "unanswerable_refused": sum(o.probability < t for o in una) / max(1, len(una)),
+                "gold_first": sum(o.probability >= t and _gold_in(o) for o in ans) / max(1, len(ans)),
+            }
+        )
+    return rows
+
+
+def choose_threshold(outcomes: list[Outcome]) -> float:
+    """The refusal rule: the highest threshold that refuses at most 5% of answerable questions.
+
+    Refusing an answerable question and answering an unanswerable one both fail a user; the
+    target for the first is a hard ceiling (5%), so the threshold refuses as many unanswerable
+    questions as that ceiling allows.
+    """
+    best = GRID[0]
+    for row in curve(outcomes):
+        if row["answerable_refused"] <= MAX_ANSWERABLE_REFUSED:
+            best = row["threshold"]
+    return best
+
+
+def _gold_in(o: Outcome) -> bool:
+    from bot.evaluate import EvalRow, holds_facts
+
+    if o.best < 0:
+        return False
+    return holds_facts(EvalRow(o.item.id, "", "answer", o.item.facts, []), o.item.passages[o.best])
+
+
+# -- the short answer ---------------------------------------------------------------------------------------
+def span_rows(outcomes: list[Outcome], threshold: float) -> list[tuple[dict, float, float, Outcome]]:
+    """(span features, EM, F1, outcome) for every answered question whose chosen sentence has a span to show."""
+    from bot.answering.shortanswer import SPAN_FEATURES
+    from bot.evaluate import span_scores
+
+    rows = []
+    for o in outcomes:
+        if o.best < 0 or o.probability < threshold:
+            continue
+        spans = o.item.spans[o.best]
+        if not spans:
+            continue
+        text, proximity = spans[0]
+        feats = {
+            "passage_probability": o.probability,
+            "proximity": proximity,
+            "competitors": math.log(1 + len(spans) - 1),
+            "margin": proximity - (spans[1][1] if len(spans) > 1 else 0.0),
+            "want_name": float(o.item.want in ("person", "place", "name")),
+            "want_number": float(o.item.want in ("number", "money", "percent", "duration")),
+            "want_time": float(o.item.want == "time"),
+            "span_words": math.log(1 + len(text.split())),
+        }
+        assert list(feats) == list(SPAN_FEATURES)
+        em, f1 = span_scores(text, [v for g in o.item.facts for v in g]) if o.item.answerable else (0.0, 0.0)
+        rows.append((feats, em, f1, o))
+    return rows
+
+
+def fit_span(rows) -> Model | None:
+    from bot.answering.shortanswer import SPAN_FEATURES
+
+    if len(rows) < 20 or len({em for _, em, _, _ in rows}) < 2:
+        return None
+    names = list(SPAN_FEATURES)
+    x = np.array([[f[n] for n in names] for f, _, _, _ in rows])
+    return _fit(names, x, np.array([em for _, em, _, _ in rows]))
+
+
+def choose_span_threshold(model: Model | None, rows) -> float:
+    """The short-answer rule: the lowest threshold at which the spans shown are exactly right at least 75% of the time."""
+    if model is None or not rows:
+        return 1.0
+    names = model.names
+    p = 1 / (1 + np.exp(-model.score(np.array([[f[n] for n in names] for f, _, _, _ in rows]))))
+    em = np.array([e for _, e, _, _ in rows])
+    for t in GRID:
+        shown = p >= t
+        if shown.sum() >= 10 and em[shown].mean() >= SPAN_PRECISION:
+            return t
+    return 1.0
+
+
+# -- the run -------------------------------------------------------------------------------------------------------
+def folds_of(items: list[Item], k: int) -> dict[str, int]:
+    """Article -> fold, dealt round robin in title order (per eval folder, so each fold has some of each)."""
+    return {a: i % k for i, a in enumerate(sorted({it.article for it in items}))}
+
+
+def report(outcomes: list[Outcome], threshold_of, span_of) -> dict[str, float]:
+    """Issue 10's figures for decisions taken out of fold."""
+    from bot.evaluate import answer_words, span_scores
+
+    ans = [o for o in outcomes if o.item.answerable]
+    una = [o for o in outcomes if not o.item.answerable]
+    answered = [o for o in outcomes if o.best >= 0 and o.probability >= threshold_of(o)]
+    shown_em = shown_f1 = 0.0
+    shown = 0
+    for o in answered:
+        span = span_of(o)
+        if span and o.item.answerable:
+            em, f1 = span_scores(span, [v for g in o.item.facts for v in g])
+            shown += 1
+            shown_em += em
+            shown_f1 += f1
+    a = max(1, len(ans))
+    return {
+        "questions": len(outcomes),
+        "retrieval_top1": sum(o.item.top1 for o in ans) / a,
+        "retrieval_top5": sum(o.item.top5 for o in ans) / a,
+        "gold_in_first_passage": sum(o in answered and _gold_in(o) for o in ans) / a,
+        "answerable_refused": sum(o not in answered for o in ans) / a,
+        "unanswerable_refused": sum(o not in answered for o in una) / max(1, len(una)),
+        "median_answer_words": statistics.median([answer_words(o.item.passages[o.best]) for o in answered]) if answered else 0,
+        "spans_shown": shown / a,
+        "span_em_shown": shown_em / shown if shown else 0.0,
+        "span_f1_shown": shown_f1 / shown if shown else 0.0,
+        "span_em_all": shown_em / a,
+        "span_f1_all": shown_f1 / a,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fit the answer model on eval folders, split by article.")
+    parser.add_argument("--set", dest="sets", type=Path, action="append", help="an eval folder (corpus/ + questions.jsonl)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument("--data-root", type=Path, default=ROOT / ".newsbot" / "fit", help="where the folders' indexes live")
+    parser.add_argument("--no-write", action="store_true", help="report only; leave the weights file alone")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from bot.answering.features import FEATURES
+    from bot.answering.model import AnswerModel
+
+    sets = [s for s in (args.sets or DEFAULT_SETS) if (s / "questions.jsonl").is_file()]
+    if not sets:
+        print("error: no eval folder found (give --set DIR)", file=sys.stderr)
+        return 1
+    embedder = None
+
+    def embedder_factory():
+        nonlocal embedder
+        if embedder is None:
+            from index.embed import SentenceTransformerEmbedder
+
+            embedder = SentenceTransformerEmbedder()
+        return embedder
+
+    names = list(FEATURES)
+    by_set = {s.name: load_items(s, args.data_root, embedder_factory) for s in sets}
+    items = [it for its in by_set.values() for it in its]
+    fold = {}
+    for its in by_set.values():
+        fold.update(folds_of(its, args.folds))
+
+    # Out of fold: each fold answered by models fitted on the others.
+    oof: list[Outcome] = []
+    thresholds: dict[str, float] = {}
+    span_thresholds: dict[str, tuple[Model | None, float]] = {}
+    for f in range(args.folds):
+        train = [it for it in items if fold[it.article] != f]
+        test = [it for it in items if fold[it.article] == f]
+        if not test:
+            continue
+        prefilter, passage = fit_passage(train, names)
+        train_out = decide(prefilter, passage, train, names)
+        t = choose_threshold(train_out)
+        srows = span_rows(train_out, t)
+        smodel = fit_span(srows)
+        st = choose_span_threshold(smodel, srows)
+        for o in decide(prefilter, passage, test, names):
+            oof.append(o)
+            thresholds[o.item.id] = t
+            span_thresholds[o.item.id] = (smodel, st)
+
+    def span_of(o: Outcome) -> str | None:
+        smodel, st = span_thresholds[o.item.id]
+        rows = span_rows([o], 0.0)
+        if not rows or smodel is None:
+            return None
+        feats = rows[0][0]
+        p = 1 / (1 + math.exp(-float(smodel.score(np.array([[feats[n] for n in smodel.names]]))[0])))
+        return o.item.spans[o.best][0][0] if p >= st else None
+
+    print(f"out of fold ({args.folds} folds by article), {len(items)} questions from {', '.join(by_set)}:")
+    figures = {}
+    for name, its in [*by_set.items(), ("all", items)]:
+        ids = {it.id for it in its}
+        figures[name] = report([o for o in oof if o.item.id in ids], lambda o: thresholds[o.item.id], span_of)
+    _print_figures(figures)
+
+    table = curve(oof)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    _write_curve(table, RESULTS / "refusal-curve")
+    print("\nrefusal curve (out of fold; the threshold is the best passage's probability):")
+    print(_curve_table(table))
+
+    # The weights: the same fit on every question.
+    prefilter, passage = fit_passage(items, names)
+    outcomes = decide(prefilter, passage, items, names)
+    t = choose_threshold(outcomes)
+    srows = span_rows(outcomes, t)
+    smodel = fit_span(srows)
+    st = choose_span_threshold(smodel, srows)
+    model = AnswerModel(
+        passage=passage.linear(),
+        answer_threshold=t,
+        span=smodel.linear() if smodel else None,
+        span_threshold=st,
+        shortlist=SHORTLIST,
+        prefilter=prefilter.linear(),
+        meta={
+            "fitted_by": "python -m bench.fit_answerer",
+            "sets": {name: len(its) for name, its in by_set.items()},
+            "folds": args.folds,
+            "rules": {
+                "answer_threshold": f"highest threshold refusing at most {MAX_ANSWERABLE_REFUSED:.0%} of answerable questions (fit set)",
+                "span_threshold": f"lowest threshold at which shown spans are exactly right >= {SPAN_PRECISION:.0%} (fit set)",
+            },
+            "out_of_fold": {name: {k: round(v, 4) for k, v in fig.items()} for name, fig in figures.items()},
+        },
+    )
+    print(f"\nanswer_threshold {t:.2f}, span_threshold {st:.2f}; weights (standardised features):")
+    for n, w in sorted(zip(passage.names, passage.weights, strict=True), key=lambda x: -abs(x[1])):
+        print(f"  {n:22} {w:+.3f}")
+    if not args.no_write:
+        args.out.write_text(json.dumps(model.as_dict(), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _print_figures(figures: dict[str, dict[str, float]]) -> None:
+    keys = [k for k in next(iter(figures.values())) if k != "questions"]
+    width = max(len(k) for k in keys)
+    print(" " * width + "  " + "  ".join(f"{name[:14]:>14}" for name in figures))
+    print(" " * width + "  " + "  ".join(f"{int(fig['questions']):>14}" for fig in figures.values()))
+    for k in keys:
+        cells = []
+        for fig in figures.values():
+            v = fig[k]
+            cells.append(f"{v:>14.0f}" if k == "median_answer_words" else f"{100 * v:>13.1f}%")
+        print(f"{k:{width}}  " + "  ".join(cells))
+
+
+def _curve_table(rows: list[dict]) -> str:
+    lines = ["| threshold | answerable refused | unanswerable refused | gold in first passage |", "| --- | --- | --- | --- |"]
+    for r in rows[::2]:
+        lines.append(
+            f"| {r['threshold']:.2f} | {100 * r['answerable_refused']:.1f}% | {100 * r['unanswerable_refused']:.1f}% | {100 * r['gold_first']:.1f}% |"
+        )
+    return "\n".join(lines)
+
+
+def _write_curve(rows: list[dict], stem: Path) -> None:
+    stem.with_suffix(".md").write_text(_curve_table(rows) + "\n", encoding="utf-8")
+    stem.with_suffix(".json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([100 * r["answerable_refused"] for r in rows], [100 * r["unanswerable_refused"] for r in rows], marker=".")
+    ax.set_xlabel("answerable questions refused (%)")
+    ax.set_ylabel("unanswerable questions refused (%)")
+    ax.set_title("Refusal trade-off (out of fold)")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(stem.with_suffix(".png"), dpi=100)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""The answer step: question -> candidates -> features -> score -> decision (answer or refuse, and which rule said so).
+
+1. :func:`~bot.answering.question.analyse` reads the question: the kind of answer wanted, its
+   key terms with idf weights, the names it asks about.
+2. :func:`~bot.answering.candidates.candidates` lists the sentences of the retrieved chunks, alone
+   and with the sentence before when they refer back; instruction-like sentences are excluded.
+3. :func:`~bot.answering.features.compute` measures each candidate. The cheap features rank them
+   first (the *prefilter* model), and only the best ``shortlist`` have their sentence encoded by
+   the embedding model, in one batch, for the sentence-similarity feature.
+4. The fitted :class:`~bot.answering.model.AnswerModel` scores each shortlisted candidate; the best
+   one is quoted if its probability reaches ``answer_threshold``, else the question is refused.
+5. For a question that wants a name, number or time, the best span of the quoted sentence is the
+   short answer if the span model's probability reaches ``span_threshold``.
+
+Every refusal and every answer carries the name of the rule that decided it (:class:`Decision`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot.answering.candidates import Candidate, Excluded, candidates
+from bot.answering.features import Context, WordVectors, compute
+from bot.answering.model import AnswerModel, sigmoid
+from bot.answering.question import Question, Vocabulary, analyse
+from bot.answering.shortanswer import span_features
+from bot.types import Turn
+from index.search import Hit, Retriever
+
+# The names of the rules that decide (shown by --explain and kept in an answer's note).
+NOTHING_RETRIEVED = "nothing-retrieved"
+NO_QUESTION_TERMS = "no-question-terms"
+NO_CANDIDATE = "no-candidate"
+BELOW_THRESHOLD = "below-answer-threshold"
+ANSWERED = "at-or-above-answer-threshold"
+
+
+@dataclass
+class Decision:
+    """What the answer step decided, why, and the evidence: every scored candidate, best first."""
+
+    refused: bool
+    rule: str  # one of the rule names above
+    detail: str  # the figures behind the rule, for a person
+    question: Question | None = None
+    hits: list[Hit] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)  # scored (the shortlist), best first
+    excluded: list[Excluded] = field(default_factory=list)
+    passage: list[tuple[str, Hit]] = field(default_factory=list)  # the sentences to quote
+    probability: float = 0.0  # the model's probability for the best candidate
+    short_answer: str | None = None
+    span_probability: float | None = None
+
+    @property
+    def sentences(self) -> list[tuple[str, Hit]]:
+        return self.passage
+
+    @property
+    def reason(self) -> str:
+        return f"{self.rule}: {self.detail}"
+
+
+class Answerer:
+    """Decides from retrieved chunks whether and how to answer a question (see the module docstring)."""
+
+    def __init__(self, retriever: Retriever, model: AnswerModel | None = None) -> None:
+        self.retriever = retriever
+        self.model = model or AnswerModel.load()
+        self.words = WordVectors(retriever.embedder, lambda: retriever.word_vectors)
+
+    def vocabulary(self) -> Vocabulary:
+        r = self.retriever
+        return Vocabulary(r.doc_freq, len(r.chunks), r.common_words)
+
+    def featurize(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()
+    ) -> tuple[Question, list[Candidate], list[Excluded]]:
+        """The question read, and every candidate with its cheap features (all but sentence similarity)."""
+        vocab = self.vocabulary()
+        q = analyse(question, vocab, history)
+        cands, excluded = candidates(hits, self.retriever.neighbour)
+        compute(q, cands, Context(vocab.doc_freq, vocab.max_weight, self.words))
+        return q, cands, excluded
+
+    def shortlist(self, cands: list[Candidate]) -> list[Candidate]:
+        """The candidates worth encoding: the prefilter model's best ``shortlist`` (all of them if that many or fewer)."""
+        model = self.model
+        if model.prefilter is None or len(cands) <= model.shortlist:
+            return list(cands)
+        for c in cands:
+            c.score = model.prefilter.score(c.features)
+        return sorted(cands, key=lambda c: -c.score)[: model.shortlist]
+
+    def score_candidates(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), vector: np.ndarray | None = None
+    ) -> tuple[Question, list[Candidate], list[Excluded]]:
+        """The question read, and the shortlisted candidates scored by the answer model, best first."""
+        q, cands, excluded = self.featurize(question, hits, history)
+        cands = self.shortlist(cands)
+        if cands:
+            self._sentence_similarity(question, cands, vector)
+        for c in cands:
+            c.score = self.model.passage.score(c.features)
+        cands.sort(key=lambda c: -c.score)
+        return q, cands, excluded
+
+    def _sentence_similarity(self, question: str, cands: list[Candidate], vector: np.ndarray | None) -> None:
+        """Encode the candidates' core sentences in one batch and compare them with the question's vector."""
+        if "sentence_similarity" not in self.model.passage.names:
+            return
+        cores = list(dict.fromkeys(c.core for c in cands))
+        qv = vector if vector is not None else self.retriever.embedder.embed_query(question)
+        vecs = self.retriever.embedder.embed_documents(cores)
+        sims = dict(zip(cores, (np.asarray(vecs) @ np.asarray(qv)).tolist(), strict=True))
+        for c in cands:
+            c.features["sentence_similarity"] = float(sims[c.core])
+
+    def decide(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), vector: np.ndarray | None = None
+    ) -> Decision:
+        """Answer or refuse ``question`` from ``hits``, naming the rule that decided."""
+        hits = list(hits)
+        if not hits:
+            return Decision(True, NOTHING_RETRIEVED, "retrieval found no chunk")
+        q, cands, excluded = self.score_candidates(question, hits, history, vector)
+        common = dict(question=q, hits=hits, candidates=cands, excluded=excluded)
+        if not q.asked:
+            return Decision(True, NO_QUESTION_TERMS, "the question has no word to search for", **common)
+        if not cands:
+            return Decision(True, NO_CANDIDATE, f"no sentence may be quoted ({len(excluded)} excluded)", **common)
+        best = cands[0]
+        p = sigmoid(best.score)
+        t = self.model.answer_threshold
+        if p < t:
+            return Decision(True, BELOW_THRESHOLD, f"best passage p={p:.2f} < answer_threshold {t:.2f}", probability=p, **common)
+        decision = Decision(
+            False, ANSWERED, f"best passage p={p:.2f} >= answer_threshold {t:.2f}", passage=list(best.passage), probability=p, **common
+        )
+        self._short_answer(q, best, decision)
+        return decision
+
+    def _short_answer(self, q: Question, best: Candidate, decision: Decision) -> None:
+        model = self.model
+        feats = span_features(q, best, decision.probability)
+        if feats is None or model.span is None:
+            return
+        ps = sigmoid(model.span.score(feats))
+        decision.span_probability = ps
+        if ps >= model.span_threshold:
+            decision.short_answer = best.spans[0][0].text
+            decision.detail += f"; short answer p={ps:.2f} >= span_threshold {model.span_threshold:.2f}"
+        else:
+            decision.detail += f"; no short answer: p={ps:.2f} < span_threshold {model.span_threshold:.2f}"

@@ -1,0 +1,234 @@
+"""Named features of a candidate passage: the evidence the answer model weighs.
+
+Each feature is a float with a name; :data:`FEATURES` lists them in the order the weights
+file uses, with what each measures. They are computed the same way when the model is fitted
+(bench/fit_answerer.py) and when a question is answered, so a weight means one thing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.answering.candidates import Candidate, refers_back
+from bot.answering.question import Question, Term, corpus_spelling
+from bot.answering.spans import new_spans
+from index.facts import Span
+from index.keyword import WordTable
+from index.text import STOPWORDS, content_words, stem, terms
+
+FEATURES: dict[str, str] = {
+    "sentence_similarity": "cosine of the question's and the core sentence's vectors (the embedding model)",
+    "chunk_similarity": "cosine of the question's and the retrieved chunk's vectors",
+    "retrieval_rank": "1 / (1 + the chunk's place in the retrieval)",
+    "coverage": "idf-weighted share of the question's terms found in the core sentence",
+    "context_coverage": "idf-weighted share found only in the neighbour sentence or the article's title",
+    "soft_coverage": "idf-weighted closeness (word vectors) of the terms found nowhere to the core's words",
+    "names_found": "share of the names and numbers the question asks about that the passage holds",
+    "missing_rarest": "weight of the rarest question term the passage lacks, over the corpus's largest weight",
+    "unseen": "idf-weighted share of the question's terms the corpus never uses",
+    "bm25": "BM25 of the core sentence for the question's terms, over the BM25 of a sentence holding them all",
+    "wanted_span": "the question wants a name/number/time and the core holds one it does not already say",
+    "wanted_missing": "the question wants a name/number/time and the core holds none",
+    "span_proximity": "1 / (1 + words between that span and the nearest question term in the core)",
+    "novelty": "share of the core's content words that the question does not use",
+    "length": "log of the core's length in words",
+    "pair": "the passage is the core with the sentence before it",
+    "refers_back": "the core points back (it, they, this ...) and stands alone",
+    "history_coverage": "idf-weighted share of earlier turns' terms found in the passage",
+}
+"""Every feature the model may weigh, in weights-file order, with what it measures."""
+
+BM25_K1 = 1.5  # the usual BM25 constants (bm25s' defaults), over sentences instead of chunks
+BM25_B = 0.75
+SENTENCE_WORDS = 25.0  # a typical sentence's length in terms, for BM25's length normalisation
+
+
+@dataclass
+class Context:
+    """What features need besides the question and the candidate."""
+
+    doc_freq: dict[str, int]
+    max_weight: float
+    word_vectors: Callable[[Sequence[str]], np.ndarray] | None = None  # rows for words, unit length
+    sentence_similarity: Callable[[Candidate], float] | None = None
+
+
+class TermMatcher:
+    """Which of the question's terms a text holds: the same stem, one extending the other, or the corpus spelling."""
+
+    def __init__(self, question: Question, doc_freq: dict[str, int]) -> None:
+        self.question = question
+        self.aliases: dict[str, str] = {}
+        for t in question.terms:
+            if t.stem not in doc_freq and (spelling := corpus_spelling(t.stem, doc_freq)):
+                self.aliases[t.stem] = spelling  # "tajikstan" is matched as "tajikistan"
+
+    def found(self, text: str) -> set[str]:
+        present = set(terms(text))
+        by_prefix: dict[str, list[str]] = {}
+        for p in present:
+            if len(p) >= 4:
+                by_prefix.setdefault(p[:4], []).append(p)
+        out: set[str] = set()
+        for t in self.question.terms:
+            s = self.aliases.get(t.stem, t.stem)
+            if s in present or (len(s) >= 4 and any(_related(s, p) for p in by_prefix.get(s[:4], ()))):
+                out.add(t.stem)
+        return out
+
+
+def _related(a: str, b: str) -> bool:
+    """Stems where one extends the other by a suffix: 'produc'/'product', 'kazakh'/'kazakhstan'."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n] and (n >= 5 or len(a) == len(b) or (n >= 4 and abs(len(a) - len(b)) <= 2))
+
+
+def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
+    """Fill every candidate's ``features`` (and its wanted-kind ``spans``, best first)."""
+    matcher = TermMatcher(question, ctx.doc_freq)
+    asked = question.asked
+    total = question.weight
+    history = [t for t in question.terms if t.history]
+    history_total = sum(t.weight for t in history) or 1.0
+    unseen = sum(t.weight for t in asked if not t.seen) / total
+    ideal_bm25 = sum(t.weight for t in asked) * (BM25_K1 + 1) / (1 + BM25_K1) or 1.0
+    title_found: dict[str, set[str]] = {}
+    soft = _SoftMatcher(question, cands, ctx.word_vectors, matcher) if ctx.word_vectors else None
+    for c in cands:
+        title = f"{c.hit.meta.get('title', '')}"
+        if title not in title_found:
+            title_found[title] = matcher.found(title)
+        core = matcher.found(c.core)
+        extra = (matcher.found(c.context) | title_found[title]) - core if c.pair else title_found[title] - core
+        everywhere = core | extra
+        f = c.features
+        f["sentence_similarity"] = ctx.sentence_similarity(c) if ctx.sentence_similarity else 0.0
+        f["chunk_similarity"] = max(c.hit.dense, 0.0)
+        f["retrieval_rank"] = 1.0 / (1 + c.rank)
+        f["coverage"] = sum(t.weight for t in asked if t.stem in core) / total
+        f["context_coverage"] = sum(t.weight for t in asked if t.stem in extra) / total
+        f["soft_coverage"] = soft.coverage(c, everywhere) / total if soft else 0.0
+        groups = question.name_groups
+        f["names_found"] = sum(any(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
+        lacking = [t.weight for t in asked if t.stem not in everywhere and not t.head]
+        f["missing_rarest"] = max(lacking, default=0.0) / (ctx.max_weight or 1.0)
+        f["unseen"] = unseen
+        f["bm25"] = _bm25(asked, c.core, core) / ideal_bm25
+        if question.want.typed:
+            ranked = _ranked_spans(question, c.core, core)
+            c.spans = ranked
+            f["wanted_span"] = float(bool(ranked))
+            f["wanted_missing"] = float(not ranked)
+            f["span_proximity"] = ranked[0][1] if ranked else 0.0
+        else:
+            f["wanted_span"] = f["wanted_missing"] = f["span_proximity"] = 0.0
+        core_words = content_words(c.core)
+        f["novelty"] = sum(w not in question.mentioned for w in core_words) / len(core_words) if core_words else 0.0
+        f["length"] = math.log(1 + len(c.core.split()))
+        f["pair"] = float(c.pair)
+        f["refers_back"] = float(not c.pair and refers_back(c.core))
+        f["history_coverage"] = sum(t.weight for t in history if t.stem in matcher.found(c.text)) / history_total if history else 0.0
+
+
+def _in_found(s: str, found: set[str]) -> bool:
+    return any(_related(s, x) for x in found if len(s) >= 4 and len(x) >= 4 and s[:4] == x[:4])
+
+
+def _bm25(asked: list[Term], text: str, found: set[str]) -> float:
+    counts: dict[str, int] = {}
+    toks = terms(text)
+    for tok in toks:
+        counts[tok] = counts.get(tok, 0) + 1
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * len(toks) / SENTENCE_WORDS)
+    score = 0.0
+    for t in asked:
+        if t.stem in found:
+            tf = counts.get(t.stem, 1)
+            score += t.weight * tf * (BM25_K1 + 1) / (tf + norm)
+    return score
+
+
+_WORD = re.compile(r"[^\W_][\w'’-]*")
+
+
+def _ranked_spans(question: Question, sentence: str, found: set[str]) -> list[tuple[Span, float]]:
+    """New spans of the wanted kind in ``sentence``, each with its proximity to the question's terms, closest first."""
+    found_spans = new_spans(sentence, question.want.span_kinds, question.mentioned, question.common)
+    if not found_spans:
+        return []
+    positions = []  # word offsets of the question's terms in the sentence
+    tokens = list(_WORD.finditer(sentence))
+    for i, tok in enumerate(tokens):
+        word = tok.group(0).lower()
+        if word in STOPWORDS:
+            continue
+        s = stem(word.strip("'’"))
+        if s in found or any(_related(s, f) for f in found if len(f) >= 4 and len(s) >= 4 and s[:4] == f[:4]):
+            positions.append(i)
+    ranked = []
+    for span in found_spans:
+        first = next((i for i, t in enumerate(tokens) if t.end() > span.start), len(tokens))
+        last = max(first, next((i for i, t in enumerate(tokens) if t.start() >= span.end), len(tokens)) - 1)
+        if positions:
+            gap = min(0 if first <= p <= last else min(abs(p - first), abs(p - last)) for p in positions)
+            proximity = 1.0 / (1 + gap)
+        else:
+            proximity = 0.0
+        ranked.append((span, proximity))
+    ranked.sort(key=lambda x: -x[1])
+    return ranked
+
+
+class _SoftMatcher:
+    """How close the question's unmatched terms come, by word vectors, to a passage's words: "begin" ~ "commence"."""
+
+    def __init__(self, question: Question, cands: list[Candidate], vectors, matcher: TermMatcher) -> None:
+        self.terms = [t for t in question.asked if not t.name]
+        self.vocab: dict[str, int] = {}
+        for c in cands:
+            for w in content_words(c.text):
+                self.vocab.setdefault(w, len(self.vocab))
+        self.sims = None
+        if self.terms and self.vocab:
+            q = vectors([t.word for t in self.terms])
+            w = vectors(list(self.vocab))
+            self.sims = np.asarray(q) @ np.asarray(w).T  # terms x words
+
+    def coverage(self, c: Candidate, found: set[str]) -> float:
+        if self.sims is None:
+            return 0.0
+        cols = [self.vocab[w] for w in content_words(c.text) if w in self.vocab]
+        if not cols:
+            return 0.0
+        best = self.sims[:, cols].max(axis=1)
+        return float(sum(t.weight * max(0.0, float(b)) for t, b in zip(self.terms, best, strict=True) if t.stem not in found))
+
+
+class WordVectors:
+    """Single-word vectors from the sentence model, cached; the corpus's words come from the index (index/keyword.py)."""
+
+    def __init__(self, embedder, corpus: Callable[[], WordTable | None] = lambda: None, max_cached: int = 100_000) -> None:
+        self._embedder = embedder
+        self._corpus = corpus
+        self._cache: dict[str, np.ndarray] = {}
+        self._max = max_cached
+
+    def __call__(self, items: Sequence[str]) -> np.ndarray:
+        todo = [w for w in dict.fromkeys(items) if w not in self._cache]
+        table = self._corpus() if todo else None
+        if table is not None:
+            for w in todo:
+                if (v := table.get(w)) is not None:
+                    self._cache[w] = v
+            todo = [w for w in todo if w not in self._cache]
+        if todo:
+            if len(self._cache) + len(todo) > self._max:
+                self._cache.clear()
+            for w, v in zip(todo, self._embedder.embed_documents(todo), strict=False):
+                self._cache[w] = np.asarray(v, dtype=np.float32)
+        return np.stack([self._cache[w] for w in items]) if items else np.zeros((0, 1), dtype=np.float32)

@@ -1,0 +1,130 @@
+"""The answer model: fitted weights over named features, read from a small JSON file.
+
+``score = bias + sum(weight[name] * (feature[name] - mean[name]) / scale[name])`` is the
+log-odds that a candidate passage holds the answer; ``sigmoid(score)`` its probability.
+The file is written by ``python -m bench.fit_answerer`` (which says on what it was fitted and
+how it did on the articles it was not fitted on) and read here; nothing else sets a weight or a
+threshold. Standardised features make the weights comparable: the larger ``|weight|``, the more
+that feature moves the decision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+
+
+class WeightsError(ValueError):
+    """The weights file is missing, malformed, or names a feature the code does not compute."""
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A logistic model over named features (standardised with the fit's mean and scale)."""
+
+    names: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def score(self, features: Mapping[str, float]) -> float:
+        """Log-odds: bias plus each feature's contribution."""
+        return self.bias + sum(self.contributions(features).values())
+
+    def contributions(self, features: Mapping[str, float]) -> dict[str, float]:
+        """Each feature's share of the score, by name (what ``--explain`` shows)."""
+        return {
+            n: w * (float(features.get(n, 0.0)) - m) / s
+            for n, w, m, s in zip(self.names, self.weights, self.mean, self.scale, strict=True)
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping, known: set[str] | None = None) -> Linear:
+        names = tuple(data["features"])
+        if known is not None and (unknown := [n for n in names if n not in known]):
+            raise WeightsError(f"the weights name features the code does not compute: {', '.join(unknown)}")
+        lengths = {len(names), len(data["weights"]), len(data["mean"]), len(data["scale"])}
+        if len(lengths) != 1:
+            raise WeightsError("features, weights, mean and scale differ in length")
+        return cls(
+            names,
+            tuple(float(x) for x in data["weights"]),
+            float(data["bias"]),
+            tuple(float(x) for x in data["mean"]),
+            tuple(float(x) or 1.0 for x in data["scale"]),
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "features": list(self.names),
+            "weights": [round(w, 6) for w in self.weights],
+            "bias": round(self.bias, 6),
+            "mean": [round(m, 6) for m in self.mean],
+            "scale": [round(s, 6) for s in self.scale],
+        }
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """The fitted passage model, its refusal threshold, and the short-answer model and threshold."""
+
+    passage: Linear
+    answer_threshold: float  # answer when the best passage's probability is at least this, else refuse
+    span: Linear | None = None
+    span_threshold: float = 1.0  # show the short answer when its probability is at least this
+    shortlist: int = 12  # candidates (by the model without sentence similarity) whose sentences are encoded
+    prefilter: Linear | None = None  # that model
+    meta: dict = field(default_factory=dict, compare=False)  # what it was fitted on, and how it did
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> AnswerModel:
+        return _load(str(path))
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> AnswerModel:
+        from bot.answering.features import FEATURES
+        from bot.answering.shortanswer import SPAN_FEATURES
+
+        try:
+            return cls(
+                passage=Linear.from_dict(data["passage"], set(FEATURES)),
+                answer_threshold=float(data["answer_threshold"]),
+                span=Linear.from_dict(data["span"], set(SPAN_FEATURES)) if data.get("span") else None,
+                span_threshold=float(data.get("span_threshold", 1.0)),
+                shortlist=int(data.get("shortlist", 12)),
+                prefilter=Linear.from_dict(data["prefilter"], set(FEATURES)) if data.get("prefilter") else None,
+                meta=dict(data.get("meta", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WeightsError(f"malformed answer weights: {exc}") from exc
+
+    def as_dict(self) -> dict:
+        return {
+            "meta": self.meta,
+            "passage": self.passage.as_dict(),
+            "answer_threshold": round(self.answer_threshold, 6),
+            "prefilter": self.prefilter.as_dict() if self.prefilter else None,
+            "shortlist": self.shortlist,
+            "span": self.span.as_dict() if self.span else None,
+            "span_threshold": round(self.span_threshold, 6),
+        }
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> AnswerModel:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"cannot read the answer weights {path}: {exc}") from exc
+    return AnswerModel.from_dict(data)

@@ -1,0 +1,230 @@
+"""Question analysis: what kind of answer is wanted, the key terms and their weights, and the relation asked.
+
+Everything here is general English grammar (question words, auxiliaries, the class nouns a
+"which X" question names); nothing comes from an eval set or an article.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from rapidfuzz import fuzz, process
+
+from bot.types import Turn
+from index.text import STOPWORDS, stem, terms, words
+
+
+class Want(Enum):
+    """The kind of answer a question asks for."""
+
+    PERSON = "person"  # who, whom, whose, which official
+    PLACE = "place"  # where, which country / city
+    NAME = "name"  # which company, what nationality, what language: any proper name
+    NUMBER = "number"  # how many, how much, what size
+    MONEY = "money"  # how much did it cost, what budget
+    PERCENT = "percent"  # what share, what percentage
+    TIME = "time"  # when, what year, which century
+    DURATION = "duration"  # how long, for how many years
+    ANY = "any"  # what, why, how: any sentence may hold it
+
+    @property
+    def typed(self) -> bool:
+        """Does this want have a kind of span a sentence can be seen to hold (a name, number, time)?"""
+        return self is not Want.ANY
+
+    @property
+    def span_kinds(self) -> frozenset[str]:
+        """The kinds of span (index/facts.py, answering/spans.py) that answer it."""
+        return _SPAN_KINDS[self]
+
+
+_SPAN_KINDS = {
+    Want.PERSON: frozenset({"name"}),
+    Want.PLACE: frozenset({"name"}),
+    Want.NAME: frozenset({"name"}),
+    Want.NUMBER: frozenset({"number", "money", "percent"}),
+    Want.MONEY: frozenset({"money"}),
+    Want.PERCENT: frozenset({"percent"}),
+    Want.TIME: frozenset({"time"}),
+    Want.DURATION: frozenset({"duration"}),
+    Want.ANY: frozenset(),
+}
+
+# Class nouns a "which/what X" question names, by the kind of answer they ask for (general English).
+_PERSON_NOUNS = (
+    r"person|people|man|men|woman|women|individual|official|officials|minister|president|leader|king|queen|emperor|ruler|"
+    r"general|commander|author|writer|scientist|inventor|founder|ceo|chief|executive|chairman|chairwoman|director|"
+    r"manager|governor|mayor|head|spokesman|spokeswoman|spokesperson|politician|poet|painter|architect|engineer|"
+    r"philosopher|scholar|professor|student|player|coach|composer|artist|son|daughter|father|mother|wife|husband|"
+    r"brother|sister|successor|predecessor|pope|bishop|priest|saint|prophet|explorer|admiral|captain|prince|princess|duke"
+)
+_PLACE_NOUNS = (
+    r"country|countries|nation|nations|city|cities|town|towns|state|states|region|regions|province|provinces|place|places|"
+    r"continent|river|island|islands|mountain|area|location|capital|port|village|county|territory|territories|colony|colonies|sea|ocean|lake"
+)
+_NAME_NOUNS = (
+    r"company|companies|firm|firms|organi[sz]ation|organi[sz]ations|group|groups|bank|banks|agency|ministry|fund|"
+    r"university|universities|college|school|party|parties|team|army|navy|church|dynasty|empire|tribe|language|languages|"
+    r"nationality|religion|ethnicity|newspaper|book|film|ship|brand|institution|court|council|committee|treaty|law|act"
+)
+_TIME_NOUNS = r"year|years|date|month|day|century|centuries|decade|decades|time|period|era|age|season|week"
+_MONEY_WORDS = r"cost|costs|costing|price|prices|paid|pay|pays|spend|spent|worth|budget|funding|fund|revenue|salary|fee|fees|invest|invested|investment|loan|money|raise|raised|earn|earned|sold for|value"
+
+_WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
+    (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:percentage|percent|proportion|share|fraction)\b|\bwhat\s+%|\bhow\s+(?:big|large)\s+(?:a|an)\s+(?:share|stake)\b", re.I), Want.PERCENT),
+    (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:cost|price|budget|value|salary|fee|revenue)\b", re.I), Want.MONEY),
+    (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
+    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?when\b|\b(?:what|which)\s+(?:\w+\s+)?(?:{_TIME_NOUNS})\b|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
+    (re.compile(r"\bhow\s+(?:many|much|large|big|high|tall|far|deep|wide|heavy|old|fast|often|long)\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:number|amount|size|population|quantity|height|length|width|depth|distance|area|weight|speed|capacity|rate|total)\b|\b(?:what|which)\s+(?:number|amount|size|quantity)\b", re.I), Want.NUMBER),
+    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?(?:who|whom|whose)\b|\b(?:which|what)\s+(?:\w+\s+)?(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
+    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?where\b|\b(?:which|what)\s+(?:\w+\s+)?(?:{_PLACE_NOUNS})\b", re.I), Want.PLACE),
+    (re.compile(rf"\b(?:which|what)\s+(?:\w+\s+)?(?:{_NAME_NOUNS})\b|\bwhat\s+(?:is|was)\s+the\s+name\b|\bwhat\s+(?:is|was|were|are)\s+\w+\s+called\b", re.I), Want.NAME),
+]  # fmt: skip
+
+
+def wanted(question: str) -> Want:
+    """What kind of answer ``question`` asks for (the first rule that matches wins)."""
+    for pattern, want in _WANT_RULES:
+        if pattern.search(question):
+            return want
+    return Want.ANY
+
+
+# Words that frame a question without being what it is about (general English, never a topic word).
+_FRAME = frozenset(
+    stem(w)
+    for w in ["article", "articles", "report", "reported", "reports", "mention", "mentioned", "mentions", "according", "news", "story", "tell", "describe", "explain", "name", "named", "called", "call", "known", "kind", "type", "sort", "exactly", "approximately", "roughly", "around"]
+)
+# "how much", "how large", ... ask for a kind of answer; they are not topic words.
+_HOW = re.compile(r"\bhow\s+(?:much|many|large|big|high|low|long|far|soon|often|old|heavy|tall|deep|wide|fast)\b", re.I)
+_CLASS_NOUNS = re.compile(rf"\b(?:which|what)\s+(?:\w+\s+)?({_PERSON_NOUNS}|{_PLACE_NOUNS}|{_NAME_NOUNS}|{_TIME_NOUNS})\b", re.I)
+
+
+@dataclass
+class Term:
+    """A key term of the question: its stem, the word as written, how much it weighs, and what it is."""
+
+    stem: str
+    word: str
+    weight: float  # inverse chunk frequency in the corpus (the rarest weigh most)
+    name: bool = False  # part of a proper name or a number: a different one is a different thing
+    seen: bool = True  # the corpus has it (exactly, as an extension, or misspelt by a little)
+    history: bool = False  # from an earlier turn of the conversation
+    head: bool = False  # the class noun of "which country": rarely in the answer itself
+
+
+@dataclass
+class Question:
+    """A question as the answer step reads it."""
+
+    text: str
+    want: Want
+    terms: list[Term]
+    mentioned: set[str]  # lower-case words of the question (and recent turns): a span they hold is not new
+    name_groups: list[list[str]] = field(default_factory=list)  # stems of each name asked about ("tugh", "temur")
+    common: frozenset[str] = frozenset()  # words the corpus writes in lower case: "Summit" is not a name
+
+    @property
+    def asked(self) -> list[Term]:
+        """The terms of the question itself (not of earlier turns)."""
+        return [t for t in self.terms if not t.history]
+
+    @property
+    def weight(self) -> float:
+        return sum(t.weight for t in self.asked) or 1.0
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What question analysis needs from the corpus: chunk frequencies (for idf) and the lower-case words."""
+
+    doc_freq: dict[str, int]
+    chunks: int
+    common: frozenset[str] = frozenset()
+
+    def weight(self, stem_: str) -> float:
+        """Inverse chunk frequency, as the retriever computes it (an unseen term gets the maximum)."""
+        return math.log(1 + max(1, self.chunks) / (1 + self.doc_freq.get(stem_, 0)))
+
+    @property
+    def max_weight(self) -> float:
+        return self.weight("\0never-a-term")
+
+
+FUZZY_CUTOFF = 84.0  # rapidfuzz ratio at which a misspelt question word counts as a corpus word (general, not fitted)
+HISTORY_FACTOR = 0.45  # an earlier question's terms count this much of their weight in a follow-up
+ANSWER_FACTOR = 0.3  # an earlier answer's terms, less still
+
+
+def analyse(question: str, vocab: Vocabulary, history: Sequence[Turn] = ()) -> Question:
+    """Read ``question``: its wanted answer, key terms with idf weights, names, and what it already says."""
+    groups = name_groups(question)
+    in_names = {w for g in groups for w in g}
+    heads = {stem(m.group(1).lower()) for m in _CLASS_NOUNS.finditer(question)}
+    out: dict[str, Term] = {}
+    for word in words(_HOW.sub(" ", question)):
+        if not word or word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
+            continue
+        s = stem(word)
+        if s in _FRAME or s in out:
+            continue
+        seen = s in vocab.doc_freq or corpus_spelling(s, vocab.doc_freq) is not None
+        weight = vocab.weight(s) if seen else vocab.max_weight
+        is_name = word in in_names or bool(re.fullmatch(r"[\d.,+]+", word))
+        out[s] = Term(s, word, weight, is_name, seen, head=s in heads and not is_name)
+    mentioned = mentioned_words(question)
+    for turn in reversed(list(history)):  # earlier turns, most recent first: they count less
+        for text, factor in ((turn.question, HISTORY_FACTOR), (re.sub(r"\[\d+\]", " ", turn.answer), ANSWER_FACTOR)):
+            for s in terms(_HOW.sub(" ", text)):
+                if s not in out and s not in _FRAME:
+                    out[s] = Term(s, s, vocab.weight(s) * factor, history=True)
+        mentioned |= mentioned_words(turn.question)
+    stems = [[stem(w) for w in g] for g in groups]
+    return Question(question, wanted(question), list(out.values()), mentioned, [g for g in stems if g], vocab.common)
+
+
+def corpus_spelling(term: str, vocabulary: dict[str, int]) -> str | None:
+    """The corpus term a question term most likely means when it is not there as written (a demonym, a typo)."""
+    if len(term) < 4 or term.isdigit():
+        return None
+    if len(term) < 5:  # too short to misspell safely; only an extension counts: "asia" -> "asian"
+        return next((v for v in vocabulary if v.startswith(term) and len(v) - len(term) <= 2), None)
+    longer = next((v for v in vocabulary if v.startswith(term) and len(v) - len(term) <= 5), None)
+    if longer:  # a demonym or short form: "tajik" -> "tajikistan"
+        return longer
+    match = process.extractOne(term, vocabulary.keys(), scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+    return match[0] if match else None
+
+
+def name_groups(question: str) -> list[list[str]]:
+    """Names in the question as groups of lower-case words ("Tugh Temur" -> ["tugh", "temur"]), each number alone.
+
+    A name is a run of words written with a capital (other than the question's first word)
+    or in capitals; aliases are folded ("United States" -> one word).
+    """
+    groups: list[list[str]] = []
+    run: list[str] = []
+    tokens = re.findall(r"[^\W\d_][\w'’.+-]*|\d[\d,.]*", question)
+    for i, tok in enumerate([*tokens, ""]):
+        core = tok.rstrip(".'’,").split("'")[0].split("’")[0]
+        if core[:1].isdigit():
+            groups.append(words(core))
+            core = ""
+        if core and ((i > 0 and core[0].isupper()) or (len(core) > 1 and core.isupper())):
+            run.append(core)
+            continue
+        if run:
+            groups.append([w for w in words(" ".join(run)) if w not in STOPWORDS])
+            run = []
+    return [g for g in groups if g]
+
+
+def mentioned_words(text: str) -> set[str]:
+    """Lower-case words of a text, possessives and punctuation stripped, aliases folded too."""
+    raw = {w.lower().strip(".,?!;:'’\"") for w in re.findall(r"[\w$%.,+'’-]+", text)}
+    raw |= {w.split("'")[0].split("’")[0] for w in raw}
+    return {w for w in raw if w} | set(words(text))

@@ -1,0 +1,95 @@
+"""Spans of a sentence that could answer a typed question: names, numbers, amounts, percentages, times, durations.
+
+Numbers and times are read by index/facts.py (one home for them); names are runs of
+capitalised words. A span the question already contains is not an answer to it: "When did
+England declare war on France?" is not answered by "England" or "France".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from index.facts import Span, durations, quantities, times
+from index.text import STOPWORDS
+
+# Lower-case words that may stand inside a name ("University of Paris", "Jerónimo de Ayanz y Beaumont").
+_NAME_JOINERS = frozenset({"of", "de", "del", "della", "du", "da", "di", "dos", "van", "von", "der", "den", "al", "el", "la", "le", "y", "bin", "ibn", "the"})
+_TOKEN = re.compile(r"[^\W_][\w'’.&+-]*[\w+]|[^\W_]")
+
+
+def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
+    """Runs of capitalised words (joined by "of", "de", ...), a sentence's opening word only if it is no common word."""
+    tokens = list(_TOKEN.finditer(text))
+    out: list[Span] = []
+    run: list[re.Match[str]] = []
+
+    def close() -> None:
+        while run and run[-1].group(0).lower() in _NAME_JOINERS:
+            run.pop()
+        while run and (run[0].group(0).lower() in STOPWORDS or run[0].group(0).lower() in _NAME_JOINERS):
+            run.pop(0)
+        if run:
+            first = run[0]
+            opening = first.start() == 0 or text[max(0, first.start() - 2) : first.start()].strip() in ('"', "“", "(")
+            lone_common = len(run) == 1 and (first.group(0).lower() in common or first.group(0).lower() in STOPWORDS)
+            if not (opening and lone_common) and not (len(run) == 1 and first.group(0) == "I"):
+                out.append(Span(text[first.start() : run[-1].end()], first.start(), run[-1].end(), "name"))
+        run.clear()
+
+    for tok in tokens:
+        word = tok.group(0)
+        gap = text[run[-1].end() : tok.start()] if run else ""
+        if run and gap.strip() not in ("",):  # punctuation between two words ends a name
+            close()
+        if word[0].isupper() or (run and word.lower() in _NAME_JOINERS):
+            run.append(tok)
+        else:
+            close()
+    close()
+    return out
+
+
+def number_spans(text: str) -> list[Span]:
+    """Amounts with their unit: money, percentages and other numbers, times (years, dates) left out."""
+    taken = [(s.start, s.end) for s in times(text)]
+    out = []
+    for q in quantities(text):
+        if any(a <= q.start < b or a < q.end <= b for a, b in taken):
+            continue  # a year or a date's day
+        if q.bare and not q.unit and re.fullmatch(r"1[0-9]{3}|20[0-9]{2}", q.raw.strip()):
+            continue  # a year written alone
+        kind = "money" if q.money else "percent" if q.percent else "number"
+        end = q.end
+        if q.unit and not q.money and not q.percent:
+            end = q.end + len(text[q.end :]) - len(text[q.end :].lstrip()) + len(q.unit)
+            end = min(end, len(text))
+        out.append(Span(text[q.start : end], q.start, end, kind))
+    return out
+
+
+def spans(text: str, kinds: Iterable[str], common: frozenset[str] = frozenset()) -> list[Span]:
+    """Every span of the given kinds in ``text``, in text order."""
+    kinds = set(kinds)
+    out: list[Span] = []
+    if "name" in kinds:
+        out += name_spans(text, common)
+    if kinds & {"number", "money", "percent"}:
+        out += [s for s in number_spans(text) if s.kind in kinds]
+    if "time" in kinds:
+        out += times(text)
+    if "duration" in kinds:
+        out += durations(text)
+    return sorted(out, key=lambda s: s.start)
+
+
+def is_new(span: Span, mentioned: set[str]) -> bool:
+    """Does the span say something the question does not (not every word of it is in the question)?"""
+    parts = [p.lower().strip(".,'’\"()") for p in span.text.split()]
+    parts = [p.split("'")[0].split("’")[0] for p in parts if p]
+    return any(p not in mentioned and p not in STOPWORDS and p not in _NAME_JOINERS for p in parts)
+
+
+def new_spans(text: str, kinds: Iterable[str], mentioned: set[str], common: frozenset[str] = frozenset()) -> list[Span]:
+    """The spans of the given kinds that the question does not already contain."""
+    return [s for s in spans(text, kinds, common) if is_new(s, mentioned)]
