@@ -160,8 +160,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 # -- ask / search --------------------------------------------------------------------
 def print_answer(answer: Answer) -> None:
-    """A person-readable answer with its numbered sources under it."""
-    show(out, (answer.answer, "yellow" if answer.refused else "bold"))
+    """A person-readable answer with its numbered sources under it (the short answer in bold first, when there is one)."""
+    if answer.refused:
+        show(out, (answer.answer, "yellow"))
+    elif answer.short_answer:
+        show(out, (answer.short_answer, "bold"), " — ", (answer.answer, "bold"))
+    else:
+        show(out, (answer.answer, "bold"))
     if answer.citations:
         out.print("\n[dim]Sources[/dim]")
     for c in answer.citations:
@@ -191,6 +196,9 @@ def ask(
     source: SourceOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also show how the answer step decided: top candidates, features, scores, rule.")
+    ] = False,
 ) -> None:
     """Answer a question from the articles, with numbered sources."""
     from bot.service import QuestionError
@@ -213,6 +221,8 @@ def ask(
             print(json.dumps(answer.as_dict(), ensure_ascii=False))
         else:
             print_answer(answer)
+        if explain:
+            _print_explanation(bot, answer, as_json)
         _mark_read_only(bot)
         return
     bot = _answering_bot()
@@ -232,9 +242,19 @@ def ask(
         else:
             show(out, (f"Q: {line}", "dim"))
             print_answer(answer)
+            if explain:
+                _print_explanation(bot, answer, as_json)
             out.print()
     if failed:
         raise typer.Exit(1)
+
+
+def _print_explanation(bot: Newsbot, answer: Answer, as_json: bool) -> None:
+    """How the answer step decided (on stderr when stdout carries JSON, so that stays one object a line)."""
+    from bot.answering.explain import explain
+
+    if answer.trace is not None:
+        show(err if as_json else out, explain(answer.trace, bot.answerer.model), style="dim")
 
 
 @app.command()
@@ -466,13 +486,17 @@ def eval_(
             if mode == "extractive-fallback" and result.answer.note:
                 mode = f"{mode}: {result.answer.note[:100]}"  # why the model's answer was not shown
             show(out, f"{mark} {result.row.id} [{mode}] {result.row.question} -- {result.why or 'ok'} -> {shown}")
+            if verbose and result.answer.trace is not None and hasattr(bot, "answerer"):
+                from bot.answering.explain import explain
+
+                show(out, explain(result.answer.trace, bot.answerer.model), style="dim")
     latencies.sort()
     out.print("answered by: " + ", ".join(f"{mode} {n}" for mode, n in sorted(modes.items())))
     out.print(f"[dim]median answer {latencies[len(latencies) // 2]:.1f} ms[/dim]")
     if as_json:
         print(json.dumps({"eval": evalset.name, "rows": len(evalset.rows), **figures.as_dict()}, ensure_ascii=False))
     else:
-        out.print(escape(format_table(figures.rows())))
+        show(out, format_table(figures.rows()))
     print(f"score {passed}/{len(evalset.rows)}")
     if min_pass is not None and passed / len(evalset.rows) < min_pass:
         raise typer.Exit(1)

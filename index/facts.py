@@ -65,7 +65,7 @@ _QTY = re.compile(
     r"(?P<cur>US\$|\$|€|£|¥|\b(?:USD|EUR|GBP|KZT)\s?)?"
     r"(?<![\w.])(?P<num>\d{1,3}(?:(?:,|\u00a0|\u202f|\u2009| )\d{3}(?![\d,.]\d))+(?:\.\d+)?|\d+(?:\.\d+)?|(?P<word>"
     + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
-    + r")\b)(?![\w.]?\d)"
+    + r")\b)(?![\w.]?\d)(?!(?:st|nd|rd|th)\b)"
     r"(?:(?P<attached>k|m|bn|mn|b)\b|\s*-?\s*(?P<scale>thousand|million|billion|trillion|bn|mn|mln|bln|tn)\b)?"
     r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b|pct\b)|\s+(?:of\s+)?(?P<curword>U\.S\.\s+dollars|dollars?|euros?|pounds|yen|yuan|tenge|rubles|roubles)\b)?",
     re.IGNORECASE,
@@ -205,6 +205,7 @@ _TIME_PATTERNS = [
     # "1990s", "the 1700s", "mid-1700s", "1756-1763", "1756 to 1763", "AD 1066", "1066 AD"
     re.compile(rf"\b(?:(?:early|mid|late)-?)?{_YEAR}s?(?:\s*(?:-|–|to|and|until)\s*{_YEAR}s?)?(?:\s*(?:AD|BC|CE|BCE)\b)?", re.I),
     re.compile(r"\b(?:AD|BC)\s+\d{1,4}\b"),
+    re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
     re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow)\b|\b(?:this|last|next)\s+(?:year|month|week)\b", re.I),
 ]
 _DURATION = re.compile(

@@ -190,11 +190,11 @@ def test_index_build_embeds_the_corpus_words_once_and_answers_reuse_them(tmp_pat
 
     # A new reader compares corpus words by meaning without embedding any of them again.
     reader = Retriever(store, embedder)
-    from bot.extractive import ExtractiveAnswerer
+    from bot.answering import Answerer
 
-    answerer = ExtractiveAnswerer(reader)
+    answerer = Answerer(reader)
     embedder.texts.clear()
-    answerer.words.vectors(["tungsten", "antimony", "gobbledygookery"])
+    answerer.words(["tungsten", "antimony", "gobbledygookery"])
     assert embedder.texts == ["gobbledygookery"], "only a word the corpus lacks is embedded at question time"
 
     # A change embeds only the words that are new to the corpus.

@@ -74,15 +74,18 @@ _NAME_NOUNS = (
 _TIME_NOUNS = r"year|years|date|month|day|century|centuries|decade|decades|time|period|era|age|season|week"
 _MONEY_WORDS = r"cost|costs|costing|price|prices|paid|pay|pays|spend|spent|worth|budget|funding|fund|revenue|salary|fee|fees|invest|invested|investment|loan|money|raise|raised|earn|earned|sold for|value"
 
+# "which X", "what X", "what was the X", "which two X": the class noun X says what is wanted.
+_WH = r"\b(?:which|what)\s+(?:(?:is|was|are|were)\s+(?:the\s+|an?\s+)?)?(?:\w+\s+)?"
+
 _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:percentage|percent|proportion|share|fraction)\b|\bwhat\s+%|\bhow\s+(?:big|large)\s+(?:a|an)\s+(?:share|stake)\b", re.I), Want.PERCENT),
     (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:cost|price|budget|value|salary|fee|revenue)\b", re.I), Want.MONEY),
     (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
-    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?when\b|\b(?:what|which)\s+(?:\w+\s+)?(?:{_TIME_NOUNS})\b|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
+    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?when\b|{_WH}(?:{_TIME_NOUNS})\b|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
     (re.compile(r"\bhow\s+(?:many|much|large|big|high|tall|far|deep|wide|heavy|old|fast|often|long)\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:number|amount|size|population|quantity|height|length|width|depth|distance|area|weight|speed|capacity|rate|total)\b|\b(?:what|which)\s+(?:number|amount|size|quantity)\b", re.I), Want.NUMBER),
-    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?(?:who|whom|whose)\b|\b(?:which|what)\s+(?:\w+\s+)?(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
-    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?where\b|\b(?:which|what)\s+(?:\w+\s+)?(?:{_PLACE_NOUNS})\b", re.I), Want.PLACE),
-    (re.compile(rf"\b(?:which|what)\s+(?:\w+\s+)?(?:{_NAME_NOUNS})\b|\bwhat\s+(?:is|was)\s+the\s+name\b|\bwhat\s+(?:is|was|were|are)\s+\w+\s+called\b", re.I), Want.NAME),
+    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?(?:who|whom|whose)\b|{_WH}(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
+    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?where\b|{_WH}(?:{_PLACE_NOUNS})\b", re.I), Want.PLACE),
+    (re.compile(rf"{_WH}(?:{_NAME_NOUNS})\b|\bwhat\s+(?:is|was)\s+the\s+name\b|\bwhat\s+(?:is|was|were|are)\s+\w+\s+called\b", re.I), Want.NAME),
 ]  # fmt: skip
 
 

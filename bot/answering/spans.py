@@ -42,6 +42,9 @@ def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
         gap = text[run[-1].end() : tok.start()] if run else ""
         if run and gap.strip() not in ("",):  # punctuation between two words ends a name
             close()
+        if text[tok.end() : tok.end() + 1] == "$":  # "US$850 million" is an amount, not a name
+            close()
+            continue
         if word[0].isupper() or (run and word.lower() in _NAME_JOINERS):
             run.append(tok)
         else:

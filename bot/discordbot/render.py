@@ -173,7 +173,7 @@ def answer_body(answer: Answer, question_line: bool = False) -> str:
     lines: list[str] = []
     if question_line:
         lines += [f"> {line}" for line in shorten(answer.question, 300).splitlines() if line.strip()]
-    lines.append(REFUSAL_HINT if answer.refused else answer.answer)
+    lines.append(REFUSAL_HINT if answer.refused else answer.lead())  # the short answer in bold first, when there is one
     return "\n".join(lines)
 
 
