@@ -22,8 +22,8 @@ from bot.answering.shortanswer import SPAN_FEATURES
 from bot.service import QuestionError
 from bot.types import Turn
 from index.search import Hit
-from tests.fakes import HashEmbedder
 from index.text import terms
+from tests.fakes import HashEmbedder
 
 CORPUS = [
     "Cove Capital will develop a large tungsten deposit in Kazakhstan.",
