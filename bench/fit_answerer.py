@@ -132,10 +132,17 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
     return items
 
 
-def load_items(folder: Path, data_root: Path, embedder_factory) -> list[Item]:
-    """Items of a folder, from the cache when neither the feature code nor the folder changed."""
+def load_items(folder: Path, data_root: Path, embedder_factory, any_cache: bool = False) -> list[Item]:
+    """Items of a folder, from the cache when neither the feature code nor the folder changed.
+
+    ``any_cache`` takes the newest cache of the folder whatever changed (for trying fit settings quickly;
+    never for the weights that are committed).
+    """
     key = _source_hash([folder])
     cache = RESULTS / "fit-cache" / f"{folder.name}-{key}.pkl"
+    if any_cache and not cache.exists():
+        older = sorted((RESULTS / "fit-cache").glob(f"{folder.name}-*.pkl"), key=lambda p: p.stat().st_mtime)
+        cache = older[-1] if older else cache
     if cache.exists():
         with cache.open("rb") as fh:
             return pickle.load(fh)
@@ -379,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     parser.add_argument("--data-root", type=Path, default=ROOT / ".newsbot" / "fit", help="where the folders' indexes live")
     parser.add_argument("--no-write", action="store_true", help="report only; leave the weights file alone")
+    parser.add_argument("--any-cache", action="store_true", help="reuse the newest feature cache even if the code changed (trials only)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from bot.answering.features import FEATURES
@@ -399,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         return embedder
 
     names = list(FEATURES)
-    by_set = {s.name: load_items(s, args.data_root, embedder_factory) for s in sets}
+    by_set = {s.name: load_items(s, args.data_root, embedder_factory, args.any_cache) for s in sets}
     items = [it for its in by_set.values() for it in its]
     fold = {}
     for its in by_set.values():

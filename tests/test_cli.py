@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bot import cli
 
-CONTRACT = {"question", "answer", "refused", "citations", "mode", "timings_ms"}
+CONTRACT = {"question", "answer", "refused", "citations", "mode", "timings_ms", "short_answer"}
 CITATION = {"n", "doc_id", "title", "source", "published", "url", "quote"}
 
 
@@ -35,6 +35,7 @@ def test_ask_json_follows_the_contract(run):
     for c in data["citations"]:
         assert f"[{c['n']}]" in data["answer"]
     assert set(data["timings_ms"]) == {"retrieve", "answer", "total"}
+    assert data["short_answer"] is None or data["short_answer"] in data["answer"]
 
 
 def test_ask_prints_answer_and_numbered_sources_for_a_person(run):
@@ -186,3 +187,29 @@ def test_article_and_user_text_is_printed_exactly_as_it_is(run, fake_bot, tmp_pa
     store.vote(store.record_answer(fake_bot.answer(question), [1], 1, 1), 42, "down")
     monkeypatch.setenv("NEWSBOT_DATA_DIR", str(fake_bot.settings.data_dir))
     assert f"👎 1 👍 0  {question}" in run("feedback").stdout
+
+
+def test_eval_on_a_folder_prints_the_quality_figures(run, tmp_path: Path, fake_bot, monkeypatch):
+    folder = tmp_path / "set"
+    (folder / "corpus").mkdir(parents=True)
+    (folder / "corpus" / "a.md").write_text("---\ntitle: Copper deal\n---\nMongolia agreed to sell 4,000 tons of copper to Japan.\n")
+    (folder / "questions.jsonl").write_text(
+        '{"id": "a", "question": "How much copper will Mongolia sell to Japan?", "expect": "answer", "facts": [["4,000"]]}\n'
+        '{"id": "b", "question": "Who won the 1998 World Cup?", "expect": "refuse"}\n'
+    )
+    made = []
+
+    def eval_bot(corpus_dir, data_dir):
+        made.append(corpus_dir)
+        return fake_bot
+
+    monkeypatch.setattr(cli, "_eval_bot", eval_bot)
+    result = run("eval", "--summary", str(folder))
+    assert result.exit_code == 0, result.output
+    assert made == [(folder / "corpus").resolve()]
+    out = result.stdout
+    for figure in ("retrieval: gold in the top-1 chunk", "gold in the first cited sentence", "answerable questions refused",
+                   "unanswerable questions refused", "median answer length", "short answer EM / F1 over the spans shown"):  # fmt: skip
+        assert figure in out
+    assert out.strip().splitlines()[-1].startswith("score ")
+    assert not any(line.startswith(("FAIL", "PASS")) for line in out.splitlines())  # --summary: figures only

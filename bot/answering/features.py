@@ -30,6 +30,8 @@ FEATURES: dict[str, str] = {
     "soft_coverage": "idf-weighted closeness (word vectors) of the terms found nowhere to the core's words",
     "names_found": "share of the names and numbers the question asks about that the passage holds",
     "missing_rarest": "weight of the rarest question term the passage lacks, over the corpus's largest weight",
+    "rarest_found": "weight of the rarest question term the core holds, over the corpus's largest weight",
+    "negation_mismatch": "one of question and core is negated (not, never, no ...) and the other is not",
     "unseen": "idf-weighted share of the question's terms the corpus never uses",
     "bm25": "BM25 of the core sentence for the question's terms, over the BM25 of a sentence holding them all",
     "wanted_span": "the question wants a name/number/time and the core holds one it does not already say",
@@ -98,6 +100,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     unseen = sum(t.weight for t in asked if not t.seen) / total
     ideal_bm25 = sum(t.weight for t in asked) * (BM25_K1 + 1) / (1 + BM25_K1) or 1.0
     title_found: dict[str, set[str]] = {}
+    negated = _negated(question.text)
     soft = _SoftMatcher(question, cands, ctx.word_vectors, matcher) if ctx.word_vectors else None
     for c in cands:
         title = f"{c.hit.meta.get('title', '')}"
@@ -117,6 +120,8 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["names_found"] = sum(any(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
         lacking = [t.weight for t in asked if t.stem not in everywhere and not t.head]
         f["missing_rarest"] = max(lacking, default=0.0) / (ctx.max_weight or 1.0)
+        f["rarest_found"] = max((t.weight for t in asked if t.stem in core), default=0.0) / (ctx.max_weight or 1.0)
+        f["negation_mismatch"] = float(negated != _negated(c.core))
         f["unseen"] = unseen
         f["bm25"] = _bm25(asked, c.core, core) / ideal_bm25
         if question.want.typed:
@@ -133,6 +138,13 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["pair"] = float(c.pair)
         f["refers_back"] = float(not c.pair and refers_back(c.core))
         f["history_coverage"] = sum(t.weight for t in history if t.stem in matcher.found(c.text)) / history_total if history else 0.0
+
+
+_NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot|n't)\b|n't\b", re.IGNORECASE)
+
+
+def _negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
 
 
 def _in_found(s: str, found: set[str]) -> bool:

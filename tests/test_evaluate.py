@@ -1,0 +1,62 @@
+"""The eval figures (bot/evaluate.py): SQuAD's span scores, gold in the first cited sentence, refusals, eval folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bot.evaluate import EvalFileError, EvalRow, Figures, open_eval, span_scores, squad_normalize
+from bot.types import REFUSAL, Answer, Citation
+
+
+def test_squad_normalisation_and_span_scores():
+    assert squad_normalize("The  Spanish, army!") == "spanish army"
+    assert span_scores("the Spanish", ["Spanish"]) == (1.0, 1.0)
+    em, f1 = span_scores("12,000 mt", ["12,000"])
+    assert em == 0.0 and f1 == pytest.approx(2 / 3)
+    assert span_scores("Paris", ["Rome", "paris"]) == (1.0, 1.0)
+    assert span_scores("Paris", ["Rome"]) == (0.0, 0.0)
+
+
+def _answer(text: str, quotes: list[str], short: str | None = None, hits: list[str] = ()) -> Answer:
+    cites = [Citation(n, "d", "T", "S", "", "", q) for n, q in enumerate(quotes, start=1)]
+    trace = SimpleNamespace(hits=[SimpleNamespace(text=h) for h in hits])
+    return Answer("q", text, text == REFUSAL, cites, short_answer=short, trace=trace)
+
+
+def test_figures_count_each_measure():
+    row = EvalRow("a", "Who?", "answer", [["Spanish"]], [])
+    refuse = EvalRow("b", "Who?", "refuse", [], [])
+    f = Figures()
+    f.add(row, _answer("He was Spanish. [1] Other. [2]", ["He was Spanish.", "Other."], "Spanish", ["x", "He was Spanish."]))
+    f.add(row, _answer("Other. [1] He was Spanish. [2]", ["Other.", "He was Spanish."], "Other", ["He was Spanish."]))
+    f.add(row, _answer(REFUSAL, []))
+    f.add(refuse, _answer(REFUSAL, []))
+    f.add(refuse, _answer("Other words here. [1]", ["Other words here."], "Other"))
+    assert (f.answerable, f.unanswerable) == (3, 2)
+    assert (f.retrieved_top1, f.retrieved_top5) == (1, 2)
+    assert (f.first_sentence, f.anywhere) == (1, 2)
+    assert (f.answerable_refused, f.unanswerable_refused) == (1, 1)
+    assert f.spans_shown == 2 and f.em_shown == 1.0 and f.unanswerable_spans == 1
+    assert sorted(f.words) == [3, 4, 4]
+    table = dict(f.rows())
+    assert table["answerable questions refused"] == "33.3% (1/3)"
+    assert table["short answer EM / F1 over the spans shown"] == "50.0% / 50.0%"
+    assert table["median answer length (answers given)"] == "4 words"
+
+
+def test_eval_folder_and_sample(tmp_path: Path):
+    folder = tmp_path / "set"
+    (folder / "corpus").mkdir(parents=True)
+    lines = [f'{{"id": "r{i}", "question": "Q{i}?", "expect": "refuse"}}' for i in range(10)]
+    (folder / "questions.jsonl").write_text("\n".join(lines) + "\n")
+    evalset = open_eval(folder)
+    assert evalset.corpus_dir == folder / "corpus" and len(evalset.rows) == 10
+    sample = open_eval(folder, sample=4, seed=1)
+    assert len(sample.rows) == 4 and sample.rows == open_eval(folder, sample=4, seed=1).rows
+    assert [r.id for r in sample.rows] == sorted((r.id for r in sample.rows), key=lambda x: int(x[1:]))
+    (folder / "questions.jsonl").unlink()
+    with pytest.raises(EvalFileError, match="corpus/ and questions.jsonl"):
+        open_eval(folder)
