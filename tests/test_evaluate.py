@@ -58,5 +58,5 @@ def test_eval_folder_and_sample(tmp_path: Path):
     assert len(sample.rows) == 4 and sample.rows == open_eval(folder, sample=4, seed=1).rows
     assert [r.id for r in sample.rows] == sorted((r.id for r in sample.rows), key=lambda x: int(x[1:]))
     (folder / "questions.jsonl").unlink()
-    with pytest.raises(EvalFileError, match="corpus/ and questions.jsonl"):
+    with pytest.raises(EvalFileError, match=r"corpus/ and questions\.jsonl"):
         open_eval(folder)
