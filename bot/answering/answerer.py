@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from bot.answering.candidates import Candidate, Excluded, candidates
 from bot.answering.features import Context, WordVectors, compute
@@ -29,6 +30,11 @@ from bot.answering.question import Question, Vocabulary, analyse
 from bot.answering.shortanswer import span_features
 from bot.types import Turn
 from index.search import Hit, Retriever
+
+# The answer step's matrices are small (a few question words x a thousand passage words): one BLAS thread does
+# them in a fraction of a millisecond, while OpenBLAS's second thread, waiting for a busy core of a shared
+# machine, made the same product take 200 ms (measured on this 2-core machine under load).
+_BLAS = ThreadpoolController()
 
 # The names of the rules that decide (shown by --explain and kept in an answer's note).
 NOTHING_RETRIEVED = "nothing-retrieved"
@@ -82,7 +88,8 @@ class Answerer:
         vocab = self.vocabulary()
         q = analyse(question, vocab, history)
         cands, excluded = candidates(hits, self.retriever.neighbour)
-        compute(q, cands, Context(vocab.doc_freq, vocab.max_weight, self.words))
+        with _BLAS.limit(limits=1, user_api="blas"):
+            compute(q, cands, Context(vocab.doc_freq, vocab.max_weight, self.words))
         return q, cands, excluded
 
     def shortlist(self, cands: list[Candidate]) -> list[Candidate]:
