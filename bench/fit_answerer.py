@@ -216,19 +216,51 @@ class Outcome:
 
 
 def fit_passage(items: list[Item], names: list[str]) -> tuple[Model, Model]:
-    """The prefilter (no sentence similarity, every candidate) and the passage model (the shortlists)."""
+    """The prefilter (no sentence similarity; every candidate) and the passage model (the shortlists).
+
+    The prefilter is a logistic regression (does this candidate hold the answer?); the passage model
+    is a conditional logit over each answerable question's shortlist (which candidate holds it?),
+    which ranks better than the pointwise fit (77.6% against 75.6% top-1 out of fold on SQuAD).
+    """
     cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
     xs = [it.features for it in items if len(it.features)]
     ys = [it.labels for it in items if len(it.features)]
     prefilter = _fit([names[i] for i in cheap], np.vstack(xs)[:, cheap], np.concatenate(ys))
-    short_x, short_y = [], []
+    groups = []
     for it in items:
-        if len(it.features):
+        if it.answerable and len(it.features):
             keep = _shortlist(prefilter, it, cheap)
-            short_x.append(it.features[keep])
-            short_y.append(it.labels[keep])
-    passage = _fit(names, np.vstack(short_x), np.concatenate(short_y))
-    return prefilter, passage
+            if it.labels[keep].any():
+                groups.append((it.features[keep], it.labels[keep]))
+    w, b, m, s = fit_conditional_logit(groups)
+    return prefilter, Model(names, w, b, m, s)
+
+
+def fit_conditional_logit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = L2) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Weights maximising, per question, the softmax probability of its gold-holding candidates (L2 on standardised features)."""
+    from scipy.optimize import minimize  # fit time only
+
+    allx = np.vstack([x for x, _ in groups])
+    mean = allx.mean(axis=0)
+    scale = allx.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    zs = [((x - mean) / scale, y) for x, y in groups]
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.5 * l2 * float(w @ w), l2 * w
+        for z, y in zs:
+            s = z @ w
+            s = s - s.max()
+            e = np.exp(s)
+            p = e / e.sum()
+            total -= math.log(float(p[y].sum()))
+            q = np.zeros_like(p)
+            q[y] = p[y] / p[y].sum()
+            grad = grad + z.T @ (p - q)
+        return total, grad
+
+    result = minimize(loss, np.zeros(allx.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return result.x, 0.0, mean, scale
 
 
 def _shortlist(prefilter: Model, it: Item, cheap: list[int]) -> np.ndarray:
@@ -238,18 +270,52 @@ def _shortlist(prefilter: Model, it: Item, cheap: list[int]) -> np.ndarray:
     return order[:SHORTLIST]
 
 
-def decide(prefilter: Model, passage: Model, items: list[Item], names: list[str]) -> list[Outcome]:
+@dataclass
+class Outcome:
+    """What the fitted models do with one question."""
+
+    item: Item
+    best: int  # index of the chosen candidate among the item's candidates (-1: none)
+    refusal_inputs: dict[str, float] = field(default_factory=dict)
+    probability: float = 0.0  # the refusal model's: the question is answerable and the chosen candidate holds it
+
+    @property
+    def correct(self) -> bool:
+        return self.best >= 0 and bool(self.item.labels[self.best])
+
+
+def rank(prefilter: Model, passage: Model, items: list[Item], names: list[str]) -> list[Outcome]:
+    """Each question's chosen candidate and the refusal model's inputs."""
+    from bot.answering.model import refusal_features
+
     cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
     out = []
     for it in items:
         if not len(it.features):
-            out.append(Outcome(it, 0.0, -1))
+            out.append(Outcome(it, -1))
             continue
         keep = _shortlist(prefilter, it, cheap)
         scores = passage.score(it.features[keep])
-        j = int(np.argmax(scores))
-        out.append(Outcome(it, 1.0 / (1.0 + math.exp(-float(scores[j]))), int(keep[j])))
+        order = np.argsort(-scores, kind="stable")
+        best = int(keep[order[0]])
+        inputs = refusal_features([float(scores[j]) for j in order], dict(zip(names, map(float, it.features[best]), strict=True)))
+        out.append(Outcome(it, best, inputs))
     return out
+
+
+def fit_refusal(outcomes: list[Outcome]) -> Model:
+    """Logistic regression: is the question answerable *and* the chosen candidate right? (refusal inputs)."""
+    rows = [o for o in outcomes if o.best >= 0]
+    names = list(rows[0].refusal_inputs)
+    x = np.array([[o.refusal_inputs[n] for n in names] for o in rows])
+    return _fit(names, x, np.array([o.item.answerable and o.correct for o in rows]))
+
+
+def apply_refusal(model: Model, outcomes: list[Outcome]) -> None:
+    for o in outcomes:
+        if o.best >= 0:
+            z = float(model.score(np.array([[o.refusal_inputs[n] for n in model.names]]))[0])
+            o.probability = 1.0 / (1.0 + math.exp(-z))
 
 
 # -- thresholds ----------------------------------------------------------------------------------------------
@@ -290,7 +356,7 @@ def choose_threshold(outcomes: list[Outcome]) -> float:
 def _gold_in(o: Outcome) -> bool:
     from bot.evaluate import EvalRow, holds_facts
 
-    if o.best < 0:
+    if o.best < 0 or not o.item.answerable:
         return False
     return holds_facts(EvalRow(o.item.id, "", "answer", o.item.facts, []), o.item.passages[o.best])
 
@@ -432,12 +498,16 @@ def main(argv: list[str] | None = None) -> int:
         if not test:
             continue
         prefilter, passage = fit_passage(train, names)
-        train_out = decide(prefilter, passage, train, names)
+        train_out = rank(prefilter, passage, train, names)
+        refusal = fit_refusal(train_out)
+        apply_refusal(refusal, train_out)
         t = choose_threshold(train_out)
         srows = span_rows(train_out, t)
         smodel = fit_span(srows)
         st = choose_span_threshold(smodel, srows)
-        for o in decide(prefilter, passage, test, names):
+        test_out = rank(prefilter, passage, test, names)
+        apply_refusal(refusal, test_out)
+        for o in test_out:
             oof.append(o)
             thresholds[o.item.id] = t
             span_thresholds[o.item.id] = (smodel, st)
@@ -461,12 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     table = curve(oof)
     RESULTS.mkdir(parents=True, exist_ok=True)
     _write_curve(table, RESULTS / "refusal-curve")
-    print("\nrefusal curve (out of fold; the threshold is the best passage's probability):")
+    print("\nrefusal curve (out of fold; the threshold is on the refusal model's probability):")
     print(_curve_table(table))
 
     # The weights: the same fit on every question.
     prefilter, passage = fit_passage(items, names)
-    outcomes = decide(prefilter, passage, items, names)
+    outcomes = rank(prefilter, passage, items, names)
+    refusal = fit_refusal(outcomes)
+    apply_refusal(refusal, outcomes)
     t = choose_threshold(outcomes)
     srows = span_rows(outcomes, t)
     smodel = fit_span(srows)
@@ -474,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     model = AnswerModel(
         passage=passage.linear(),
         answer_threshold=t,
+        refusal=refusal.linear(),
         span=smodel.linear() if smodel else None,
         span_threshold=st,
         shortlist=SHORTLIST,
@@ -490,8 +563,11 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     print(f"\nanswer_threshold {t:.2f}, span_threshold {st:.2f}; weights (standardised features):")
-    for n, w in sorted(zip(passage.names, passage.weights, strict=True), key=lambda x: -abs(x[1])):
-        print(f"  {n:22} {w:+.3f}")
+    print(f"  {'feature':22} {'passage':>8} {'refusal':>8}")
+    for n in [*refusal.names]:
+        pw = dict(zip(passage.names, passage.weights, strict=True)).get(n)
+        rw = dict(zip(refusal.names, refusal.weights, strict=True))[n]
+        print(f"  {n:22} {'' if pw is None else f'{pw:+.3f}':>8} {rw:+8.3f}")
     if not args.no_write:
         args.out.write_text(json.dumps(model.as_dict(), indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.out}")

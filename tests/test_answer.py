@@ -234,7 +234,7 @@ def _model(threshold: float, span_threshold: float = 1.1) -> AnswerModel:
     names = ("coverage", "wanted_span")
     passage = Linear(names, (4.0, 2.0), -3.0, (0.0, 0.0), (1.0, 1.0))
     span = Linear(("proximity",), (1.0,), 0.0, (0.0,), (1.0,))
-    return AnswerModel(passage, threshold, span, span_threshold, shortlist=50)
+    return AnswerModel(passage, threshold, span=span, span_threshold=span_threshold, shortlist=50)
 
 
 class _Retriever:
@@ -255,7 +255,7 @@ def test_decision_names_the_rule_that_decided():
     question = "How much tungsten will the venture produce a year?"
     answered = Answerer(_Retriever(), _model(0.5)).decide(question, hits)
     assert not answered.refused and answered.rule == ANSWERED and "answer_threshold 0.50" in answered.detail
-    assert answered.passage[0][0].startswith("The venture expects") and answered.probability == pytest.approx(sigmoid(answered.candidates[0].score))
+    assert answered.passage[0][0].startswith("The venture expects") and answered.probability == pytest.approx(sigmoid(answered.candidates[0].score))  # no refusal model: the passage probability
     refused = Answerer(_Retriever(), _model(0.999)).decide(question, hits)
     assert refused.refused and refused.rule == BELOW_THRESHOLD and refused.passage == []
     assert Answerer(_Retriever(), _model(0.5)).decide(question, []).rule == NOTHING_RETRIEVED
@@ -280,7 +280,7 @@ def test_explain_shows_rule_candidates_features_and_scores():
     model = _model(0.5, span_threshold=0.5)
     text = explain(Answerer(_Retriever(), model).decide("How much tungsten will the venture produce a year?", hits), model)
     assert "wants number" in text and "decided by at-or-above-answer-threshold" in text
-    assert "1. p=" in text and "coverage=" in text and "12,000 tons" in text
+    assert "1. score=" in text and "coverage=" in text and "12,000 tons" in text
 
 
 # -- the whole service, with the hashing embedder ------------------------------------------------------------

@@ -25,7 +25,7 @@ from threadpoolctl import ThreadpoolController
 
 from bot.answering.candidates import Candidate, Excluded, candidates
 from bot.answering.features import Context, WordVectors, compute
-from bot.answering.model import AnswerModel, sigmoid
+from bot.answering.model import AnswerModel, refusal_features, sigmoid
 from bot.answering.question import Question, Vocabulary, analyse
 from bot.answering.shortanswer import span_features
 from bot.types import Turn
@@ -139,7 +139,7 @@ class Answerer:
         if not cands:
             return Decision(True, NO_CANDIDATE, f"no sentence may be quoted ({len(excluded)} excluded)", **common)
         best = cands[0]
-        p = sigmoid(best.score)
+        p = self.answer_probability(cands)
         t = self.model.answer_threshold
         if p < t:
             return Decision(True, BELOW_THRESHOLD, f"best passage p={p:.2f} < answer_threshold {t:.2f}", probability=p, **common)
@@ -148,6 +148,12 @@ class Answerer:
         )
         self._short_answer(q, best, decision)
         return decision
+
+    def answer_probability(self, ranked: list[Candidate]) -> float:
+        """How likely the best candidate answers the question: the refusal model's probability (or the passage model's)."""
+        if self.model.refusal is None:
+            return sigmoid(ranked[0].score)
+        return sigmoid(self.model.refusal.score(refusal_features([c.score for c in ranked], ranked[0].features)))
 
     def _short_answer(self, q: Question, best: Candidate, decision: Decision) -> None:
         model = self.model

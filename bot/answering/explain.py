@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.answering.answerer import Decision
-from bot.answering.model import AnswerModel, sigmoid
+from bot.answering.model import AnswerModel
 
 
 def explain(decision: Decision, model: AnswerModel, top: int = 3, width: int = 110) -> str:
@@ -20,7 +20,7 @@ def explain(decision: Decision, model: AnswerModel, top: int = 3, width: int = 1
         lines.append(f"  short answer: {decision.short_answer}")
     for i, c in enumerate(decision.candidates[:top], start=1):
         quote = _cut(c.text, width - 30)
-        lines.append(f"  {i}. p={sigmoid(c.score):.2f} score={c.score:+.2f} chunk #{c.rank + 1} {c.hit.doc_id}: “{quote}”")
+        lines.append(f"  {i}. score={c.score:+.2f} chunk #{c.rank + 1} {c.hit.doc_id}: “{quote}”")
         if c.spans:
             spans = ", ".join(f"{s.text} ({p:.2f})" for s, p in c.spans[:3])
             lines.append(f"     spans (proximity): {spans}")

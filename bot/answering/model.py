@@ -75,12 +75,25 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
 
 
+REFUSAL_FEATURES: dict[str, str] = {
+    "passage_score": "the passage model's score for the best candidate",
+    "passage_margin": "how far that score is above the second best candidate's",
+    "passage_share": "the best candidate's share of the softmax over the shortlist",
+}
+"""The refusal model's own features; it also reads every candidate feature of the best candidate."""
+
+
 @dataclass(frozen=True)
 class AnswerModel:
-    """The fitted passage model, its refusal threshold, and the short-answer model and threshold."""
+    """The fitted models: which passage (prefilter, passage), whether to answer (refusal), and the short answer (span).
+
+    Without a refusal model the passage model's own probability, ``sigmoid(score)``, is compared with
+    ``answer_threshold`` (a pointwise passage model is calibrated that way).
+    """
 
     passage: Linear
-    answer_threshold: float  # answer when the best passage's probability is at least this, else refuse
+    answer_threshold: float  # answer when the answer probability is at least this, else refuse
+    refusal: Linear | None = None
     span: Linear | None = None
     span_threshold: float = 1.0  # show the short answer when its probability is at least this
     shortlist: int = 12  # candidates (by the model without sentence similarity) whose sentences are encoded
@@ -100,6 +113,7 @@ class AnswerModel:
             return cls(
                 passage=Linear.from_dict(data["passage"], set(FEATURES)),
                 answer_threshold=float(data["answer_threshold"]),
+                refusal=Linear.from_dict(data["refusal"], set(FEATURES) | set(REFUSAL_FEATURES)) if data.get("refusal") else None,
                 span=Linear.from_dict(data["span"], set(SPAN_FEATURES)) if data.get("span") else None,
                 span_threshold=float(data.get("span_threshold", 1.0)),
                 shortlist=int(data.get("shortlist", 12)),
@@ -113,12 +127,21 @@ class AnswerModel:
         return {
             "meta": self.meta,
             "passage": self.passage.as_dict(),
+            "refusal": self.refusal.as_dict() if self.refusal else None,
             "answer_threshold": round(self.answer_threshold, 6),
             "prefilter": self.prefilter.as_dict() if self.prefilter else None,
             "shortlist": self.shortlist,
             "span": self.span.as_dict() if self.span else None,
             "span_threshold": round(self.span_threshold, 6),
         }
+
+
+def refusal_features(scores: list[float], best: Mapping[str, float]) -> dict[str, float]:
+    """The refusal model's inputs: the shortlist's passage scores (best first) and the best candidate's features."""
+    top = scores[0]
+    second = scores[1] if len(scores) > 1 else top - 10.0
+    share = 1.0 / sum(math.exp(max(-50.0, s - top)) for s in scores)
+    return {"passage_score": top, "passage_margin": top - second, "passage_share": share, **best}
 
 
 @lru_cache(maxsize=4)
