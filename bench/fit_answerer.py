@@ -31,17 +31,17 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import pickle  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import hashlib
+import json
+import math
+import pickle
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -204,15 +204,6 @@ class Model:
 def _fit(names: list[str], x: np.ndarray, y: np.ndarray) -> Model:
     w, b, m, s = fit_logistic(x, y.astype(float))
     return Model(names, w, b, m, s)
-
-
-@dataclass
-class Outcome:
-    """What a fitted model does with one question."""
-
-    item: Item
-    probability: float  # of the best shortlisted candidate (0 when there is none)
-    best: int  # its index among the item's candidates (-1: none)
 
 
 def fit_passage(items: list[Item], names: list[str]) -> tuple[Model, Model]:
