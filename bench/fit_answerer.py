@@ -124,7 +124,9 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
         items.append(
             Item(
                 id=row.id,
-                article=(row.sources or ["?"])[0],
+                # A row without sources (a question no article answers) goes with the article retrieval ranks
+                # first for it, so that it is never judged by a model fitted on that article's questions.
+                article=(row.sources or [str(hits[0].meta.get("title", "")) if hits else "?"])[0],
                 answerable=answerable,
                 facts=row.facts,
                 features=np.array([[c.features[f] for f in names] for c in cands], dtype=np.float64).reshape(len(cands), len(names)),

@@ -37,6 +37,7 @@ FEATURES: dict[str, str] = {
     "wanted_span": "the question wants a name/number/time and the core holds one it does not already say",
     "wanted_missing": "the question wants a name/number/time and the core holds none",
     "span_proximity": "1 / (1 + words between that span and the nearest question term in the core)",
+    "span_adjacent": "that span stands right beside a question word, a function word at most between (signed by X, X will develop)",
     "novelty": "share of the core's content words that the question does not use",
     "length": "log of the core's length in words",
     "pair": "the passage is the core with the sentence before it",
@@ -130,8 +131,9 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
             f["wanted_span"] = float(bool(ranked))
             f["wanted_missing"] = float(not ranked)
             f["span_proximity"] = ranked[0][1] if ranked else 0.0
+            f["span_adjacent"] = float(any(p >= 0.5 for _, p in ranked))
         else:
-            f["wanted_span"] = f["wanted_missing"] = f["span_proximity"] = 0.0
+            f["wanted_span"] = f["wanted_missing"] = f["span_proximity"] = f["span_adjacent"] = 0.0
         core_words = content_words(c.core)
         f["novelty"] = sum(w not in question.mentioned for w in core_words) / len(core_words) if core_words else 0.0
         f["length"] = math.log(1 + len(c.core.split()))
@@ -187,13 +189,21 @@ def _ranked_spans(question: Question, sentence: str, found: set[str]) -> list[tu
         first = next((i for i, t in enumerate(tokens) if t.end() > span.start), len(tokens))
         last = max(first, next((i for i, t in enumerate(tokens) if t.start() >= span.end), len(tokens)) - 1)
         if positions:
-            gap = min(0 if first <= p <= last else min(abs(p - first), abs(p - last)) for p in positions)
+            gap = min(_gap(tokens, p, first, last) for p in positions)
             proximity = 1.0 / (1 + gap)
         else:
             proximity = 0.0
         ranked.append((span, proximity))
     ranked.sort(key=lambda x: -x[1])
     return ranked
+
+
+def _gap(tokens: list[re.Match[str]], p: int, first: int, last: int) -> int:
+    """Words between position ``p`` and the span ``first..last``, function words aside ("signed by X": 0)."""
+    if first <= p <= last:
+        return 0
+    between = tokens[p + 1 : first] if p < first else tokens[last + 1 : p]
+    return sum(t.group(0).lower() not in STOPWORDS for t in between)
 
 
 class _SoftMatcher:

@@ -87,10 +87,17 @@ def spans(text: str, kinds: Iterable[str], common: frozenset[str] = frozenset())
 
 
 def is_new(span: Span, mentioned: set[str]) -> bool:
-    """Does the span say something the question does not (not every word of it is in the question)?"""
+    """Does the span say something the question does not? "Kazakh" is not new to a question about Kazakhstan."""
     parts = [p.lower().strip(".,'’\"()") for p in span.text.split()]
     parts = [p.split("'")[0].split("’")[0] for p in parts if p]
-    return any(p not in mentioned and p not in STOPWORDS and p not in _NAME_JOINERS for p in parts)
+    return any(p not in STOPWORDS and p not in _NAME_JOINERS and not _said(p, mentioned) for p in parts)
+
+
+def _said(word: str, mentioned: set[str]) -> bool:
+    """The word, or a form of it sharing its first five letters (a demonym, a plural), is in the question."""
+    if word in mentioned:
+        return True
+    return len(word) >= 5 and any(len(m) >= 5 and m[:5] == word[:5] for m in mentioned)
 
 
 def new_spans(text: str, kinds: Iterable[str], mentioned: set[str], common: frozenset[str] = frozenset()) -> list[Span]:
