@@ -69,6 +69,7 @@ class Item:
     passages: list[str]  # each candidate's quoted text
     spans: list[list[tuple[str, float]]]  # each candidate's new spans of the wanted kind, with proximity
     want: str
+    source: str = ""  # the eval folder it comes from
     top1: bool = False
     top5: bool = False
     span_inputs: list[dict] = field(default_factory=list)
@@ -134,6 +135,7 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
                 passages=[c.text for c in cands],
                 spans=[[(s.text, p) for s, p in c.spans] for c in cands],
                 want=q.want.value,
+                source=folder.name,
                 top1=answerable and any(holds_facts(row, h.text) for h in hits[:1]),
                 top5=answerable and any(holds_facts(row, h.text) for h in hits[:5]),
             )
@@ -166,8 +168,11 @@ def load_items(folder: Path, data_root: Path, embedder_factory, any_cache: bool 
 
 
 # -- fitting -----------------------------------------------------------------------------------------------
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """L2-regularised logistic regression by Newton's method on standardised features: (weights, bias, mean, scale)."""
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = L2, weight: np.ndarray | None = None
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """L2-regularised, row-weighted logistic regression by Newton's method on standardised features."""
+    weight = np.ones(len(x)) if weight is None else weight
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
@@ -177,8 +182,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarr
     penalty[-1] = 0.0
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
-        grad = z.T @ (p - y) + penalty * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
+        grad = z.T @ (weight * (p - y)) + penalty * w
+        hess = (z * (weight * p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-10:
@@ -203,8 +208,8 @@ class Model:
         return Linear(tuple(self.names), tuple(map(float, self.weights)), self.bias, tuple(map(float, self.mean)), tuple(map(float, self.scale)))
 
 
-def _fit(names: list[str], x: np.ndarray, y: np.ndarray) -> Model:
-    w, b, m, s = fit_logistic(x, y.astype(float))
+def _fit(names: list[str], x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Model:
+    w, b, m, s = fit_logistic(x, y.astype(float), weight=weight)
     return Model(names, w, b, m, s)
 
 
@@ -216,40 +221,45 @@ def fit_passage(items: list[Item], names: list[str]) -> tuple[Model, Model]:
     which ranks better than the pointwise fit (77.6% against 75.6% top-1 out of fold on SQuAD).
     """
     cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
-    xs = [it.features for it in items if len(it.features)]
-    ys = [it.labels for it in items if len(it.features)]
-    prefilter = _fit([names[i] for i in cheap], np.vstack(xs)[:, cheap], np.concatenate(ys))
+    weight = set_weights(items)
+    kept = [it for it in items if len(it.features)]
+    xs = [it.features for it in kept]
+    ys = [it.labels for it in kept]
+    rows = np.concatenate([np.full(len(it.features), weight[it.id]) for it in kept])
+    prefilter = _fit([names[i] for i in cheap], np.vstack(xs)[:, cheap], np.concatenate(ys), rows)
     groups = []
-    for it in items:
-        if it.answerable and len(it.features):
+    for it in kept:
+        if it.answerable:
             keep = _shortlist(prefilter, it, cheap)
             if it.labels[keep].any():
-                groups.append((it.features[keep], it.labels[keep]))
+                groups.append((it.features[keep], it.labels[keep], weight[it.id]))
     w, b, m, s = fit_conditional_logit(groups)
     return prefilter, Model(names, w, b, m, s)
 
 
-def fit_conditional_logit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = L2) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+def fit_conditional_logit(
+    groups: list[tuple[np.ndarray, np.ndarray, float]], l2: float = L2
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """Weights maximising, per question, the softmax probability of its gold-holding candidates (L2 on standardised features)."""
     from scipy.optimize import minimize  # fit time only
 
-    allx = np.vstack([x for x, _ in groups])
+    allx = np.vstack([x for x, _, _ in groups])
     mean = allx.mean(axis=0)
     scale = allx.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    zs = [((x - mean) / scale, y) for x, y in groups]
+    zs = [((x - mean) / scale, y, weight) for x, y, weight in groups]
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         total, grad = 0.5 * l2 * float(w @ w), l2 * w
-        for z, y in zs:
+        for z, y, weight in zs:
             s = z @ w
             s = s - s.max()
             e = np.exp(s)
             p = e / e.sum()
-            total -= math.log(float(p[y].sum()))
+            total -= weight * math.log(float(p[y].sum()))
             q = np.zeros_like(p)
             q[y] = p[y] / p[y].sum()
-            grad = grad + z.T @ (p - q)
+            grad = grad + weight * (z.T @ (p - q))
         return total, grad
 
     result = minimize(loss, np.zeros(allx.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
@@ -301,7 +311,16 @@ def fit_refusal(outcomes: list[Outcome]) -> Model:
     rows = [o for o in outcomes if o.best >= 0]
     names = list(rows[0].refusal_inputs)
     x = np.array([[o.refusal_inputs[n] for n in names] for o in rows])
-    return _fit(names, x, np.array([o.item.answerable and o.correct for o in rows]))
+    weight = set_weights([o.item for o in rows])
+    return _fit(names, x, np.array([o.item.answerable and o.correct for o in rows]), np.array([weight[o.item.id] for o in rows]))
+
+
+def set_weights(items: list[Item]) -> dict[str, float]:
+    """Each eval folder weighs the same in a fit, however many questions it has (SQuAD's 3,772 would drown 360 news rows)."""
+    sizes: dict[str, int] = {}
+    for it in items:
+        sizes[it.source] = sizes.get(it.source, 0) + 1
+    return {it.id: len(items) / (len(sizes) * sizes[it.source]) for it in items}
 
 
 def apply_refusal(model: Model, outcomes: list[Outcome]) -> None:
