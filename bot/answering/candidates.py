@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from index.facts import Span
 from index.search import Hit
 from index.store import StoredChunk
-from index.text import reads_as_instruction
+from index.text import reads_as_instruction, stem, terms
 
 # A sentence that points back to the one before it: a pronoun, or a demonstrative before a noun (general English).
 _REFERS_BACK = re.compile(
@@ -23,9 +23,18 @@ _REFERS_BACK = re.compile(
 )
 
 
-def refers_back(sentence: str) -> bool:
-    """Does the sentence point back to something named before it ("It was ...", "this agreement")?"""
-    return bool(_REFERS_BACK.search(sentence))
+_DEFINITE = re.compile(r"\b(?:the|these|both)\s+(?:[a-z][\w-]*\s+)?([a-z][\w-]{2,})\b", re.IGNORECASE)
+
+
+def refers_back(sentence: str, previous: str = "") -> bool:
+    """Does the sentence point back to something named before it ("It was ...", "this agreement", or "the
+    agreement" when the sentence before speaks of an agreement)?"""
+    if _REFERS_BACK.search(sentence):
+        return True
+    if not previous:
+        return False
+    before = set(terms(previous))
+    return any(stem(m.group(1).lower()) in before for m in _DEFINITE.finditer(sentence))
 
 
 @dataclass
@@ -92,7 +101,7 @@ def candidates(
                 excluded.append(Excluded(text, "instruction-sentence"))
                 continue
             out.append(Candidate([(text, hit)], text, hit, rank))
-            if i > 0 and refers_back(text) and not reads_as_instruction(sentences[i - 1][0]):
+            if i > 0 and refers_back(text, sentences[i - 1][0]) and not reads_as_instruction(sentences[i - 1][0]):
                 out.append(Candidate([sentences[i - 1], (text, hit)], text, hit, rank))
     return out, excluded
 

@@ -32,7 +32,8 @@ FEATURES: dict[str, str] = {
     "missing_rarest": "weight of the rarest question term the passage lacks, over the corpus's largest weight",
     "rarest_found": "weight of the rarest question term the core holds, over the corpus's largest weight",
     "negation_mismatch": "one of question and core is negated (not, never, no ...) and the other is not",
-    "unseen": "idf-weighted share of the question's terms the corpus never uses",
+    "unseen": "idf-weighted share of the question's common words the corpus never uses",
+    "unseen_name": "share of the names and numbers the question asks about that the corpus never uses",
     "bm25": "BM25 of the core sentence for the question's terms, over the BM25 of a sentence holding them all",
     "wanted_span": "the question wants a name/number/time and the core holds one it does not already say",
     "wanted_missing": "the question wants a name/number/time and the core holds none",
@@ -98,7 +99,9 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     total = question.weight
     history = [t for t in question.terms if t.history]
     history_total = sum(t.weight for t in history) or 1.0
-    unseen = sum(t.weight for t in asked if not t.seen) / total
+    unseen = sum(t.weight for t in asked if not t.seen and not t.name) / total
+    names_asked = [t for t in asked if t.name]
+    unseen_name = sum(not t.seen for t in names_asked) / len(names_asked) if names_asked else 0.0
     ideal_bm25 = sum(t.weight for t in asked) * (BM25_K1 + 1) / (1 + BM25_K1) or 1.0
     title_found: dict[str, set[str]] = {}
     negated = _negated(question.text)
@@ -124,6 +127,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["rarest_found"] = max((t.weight for t in asked if t.stem in core), default=0.0) / (ctx.max_weight or 1.0)
         f["negation_mismatch"] = float(negated != _negated(c.core))
         f["unseen"] = unseen
+        f["unseen_name"] = unseen_name
         f["bm25"] = _bm25(asked, c.core, core) / ideal_bm25
         if question.want.typed:
             ranked = _ranked_spans(question, c.core, core)
