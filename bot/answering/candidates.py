@@ -23,13 +23,15 @@ _REFERS_BACK = re.compile(
 )
 
 
+# A sentence that opens with a definite description of something common ("The agreement was signed by ...").
+_OPENS_DEFINITE = re.compile(r"(?:The|This|That|These|Those|Such)\s+(?:[a-z][\w-]*\s+){0,2}?[a-z][\w-]*\s+(?:was|were|is|are|has|have|had|will|would|can|could)\b")
 _DEFINITE = re.compile(r"\b(?:the|these|both)\s+(?:[a-z][\w-]*\s+)?([a-z][\w-]{2,})\b", re.IGNORECASE)
 
 
 def refers_back(sentence: str, previous: str = "") -> bool:
     """Does the sentence point back to something named before it ("It was ...", "this agreement", or "the
     agreement" when the sentence before speaks of an agreement)?"""
-    if _REFERS_BACK.search(sentence):
+    if _REFERS_BACK.search(sentence) or _OPENS_DEFINITE.match(sentence):
         return True
     if not previous:
         return False

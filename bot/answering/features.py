@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answering.candidates import Candidate, refers_back
-from bot.answering.question import Question, Term, corpus_spelling
-from bot.answering.spans import new_spans
+from bot.answering.question import Question, Term, Want, corpus_spelling
+from bot.answering.spans import is_country, new_spans
 from index.facts import Span
 from index.keyword import WordTable
 from index.text import STOPWORDS, content_words, stem, terms
@@ -38,6 +38,7 @@ FEATURES: dict[str, str] = {
     "wanted_span": "the question wants a name/number/time and the core holds one it does not already say",
     "wanted_missing": "the question wants a name/number/time and the core holds none",
     "span_proximity": "1 / (1 + words between that span and the nearest question term in the core)",
+    "span_country_for_who": "the question asks who, and that span is a country (a country rarely answers who)",
     "span_adjacent": "that span stands right beside a question word, a function word at most between (signed by X, X will develop)",
     "novelty": "share of the core's content words that the question does not use",
     "length": "log of the core's length in words",
@@ -136,8 +137,10 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
             f["wanted_missing"] = float(not ranked)
             f["span_proximity"] = ranked[0][1] if ranked else 0.0
             f["span_adjacent"] = float(any(p >= 0.5 for _, p in ranked))
+            f["span_country_for_who"] = float(bool(ranked) and question.want is Want.PERSON and is_country(ranked[0][0].text))
         else:
             f["wanted_span"] = f["wanted_missing"] = f["span_proximity"] = f["span_adjacent"] = 0.0
+            f["span_country_for_who"] = 0.0
         core_words = content_words(c.core)
         f["novelty"] = sum(w not in question.mentioned for w in core_words) / len(core_words) if core_words else 0.0
         f["length"] = math.log(1 + len(c.core.split()))

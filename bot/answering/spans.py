@@ -103,3 +103,22 @@ def _said(word: str, mentioned: set[str]) -> bool:
 def new_spans(text: str, kinds: Iterable[str], mentioned: set[str], common: frozenset[str] = frozenset()) -> list[Span]:
     """The spans of the given kinds that the question does not already contain."""
     return [s for s in spans(text, kinds, common) if is_new(s, mentioned)]
+
+
+_COUNTRIES: frozenset[str] | None = None
+
+
+def is_country(name: str) -> bool:
+    """A country's name or common short form ("Kazakhstan", "the United States", "U.S."), from pycountry."""
+    global _COUNTRIES
+    if _COUNTRIES is None:
+        import pycountry
+
+        names = {"us", "u.s", "usa", "america", "uk", "britain", "united states", "united kingdom"}
+        for c in pycountry.countries:
+            for attr in ("name", "common_name", "official_name"):
+                if value := getattr(c, attr, None):
+                    names.add(value.lower())
+        _COUNTRIES = frozenset(names)
+    key = re.sub(r"^the\s+|['’]s$", "", name.lower().strip(" .,"))
+    return key in _COUNTRIES
