@@ -319,3 +319,20 @@ def test_empty_or_huge_question_is_a_clear_error(fake_bot, question: str):
 def test_question_at_the_limit_is_answered(fake_bot):
     answer = fake_bot.answer(("tungsten " * 250)[:2000])
     assert answer.question
+
+
+def test_refers_back_by_pronoun_demonstrative_or_definite_description():
+    assert refers_back("It was signed on Monday.")
+    assert refers_back("The agreement was signed by the minister.")  # a definite description opening the sentence
+    assert refers_back("Officials praised the deal.", previous="Both sides signed a deal on Monday.")
+    assert not refers_back("Cove Capital signed a deal.", previous="Prices rose.")
+
+
+def test_unseen_names_and_countries_for_who():
+    h = hit("The United States signed the memorandum.\nIt was signed by Minister Yersain Nagaspayev.", title="")
+    cands = featurize("Who signed the memorandum for Kazakhstan?", [h])
+    assert by_core(cands, "The United States").features["span_country_for_who"] == 1.0
+    assert by_core(cands, "It was", pair=True).features["span_country_for_who"] == 0.0
+    absent = featurize("Who signed for Freedonia?", [h])
+    assert absent[0].features["unseen_name"] == 1.0 and absent[0].features["unseen"] == 0.0
+    assert cands[0].features["unseen_name"] == 0.0
