@@ -209,7 +209,8 @@ _TIME_PATTERNS = [
     re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow)\b|\b(?:this|last|next)\s+(?:year|month|week)\b", re.I),
 ]
 _DURATION = re.compile(
-    rf"\b(?:\d[\d.,]*(?:\s*(?:-|–|to)\s*\d[\d.,]*)?|{_WORD_NUMBER}|a|an|several|many|a\s+few)\s+{_PERIOD}\b", re.IGNORECASE
+    rf"\b(?:(?:within|in|after|for|over)\s+)?(?:\d[\d.,]*(?:-\d+/\d+|/\d+)?(?:\s*(?:-|–|to)\s*\d[\d.,]*)?|{_WORD_NUMBER}|a|an|several|many|a\s+few)\s+{_PERIOD}\b",
+    re.IGNORECASE,
 )
 # A four-digit number followed by one of these is an amount, not a year ("1700 tons", "2000 people").
 _NOT_A_YEAR = re.compile(r"\s*(?:%|,\d|\.\d|" + UNITS[3:], re.IGNORECASE)

@@ -64,7 +64,8 @@ def test_times(text: str, expected: list[str]):
 
 
 def test_durations_and_long_dates():
-    assert [s.text for s in durations("within three years and 18 months")] == ["three years", "18 months"]
+    assert [s.text for s in durations("within three years and 18 months")] == ["within three years", "18 months"]
+    assert [s.text for s in durations("production within 3-1/2 years")] == ["within 3-1/2 years"]
     assert long_date("2025-11-06") == "6 November 2025" and long_date("soon") == "soon"
 
 

@@ -49,7 +49,7 @@ _SPAN_KINDS = {
     Want.NUMBER: frozenset({"number", "money", "percent"}),
     Want.MONEY: frozenset({"money"}),
     Want.PERCENT: frozenset({"percent"}),
-    Want.TIME: frozenset({"time"}),
+    Want.TIME: frozenset({"time", "duration"}),  # "when will it start?" - "within three years"
     Want.DURATION: frozenset({"duration"}),
     Want.ANY: frozenset(),
 }
