@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 QUESTION ?= How much tungsten will the Severnyi Katpar joint venture produce per year?
 
-.PHONY: install install-dev demo test lint bench
+.PHONY: install install-dev demo test lint bench eval fit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,15 @@ bench: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(COMPILE)
 	$(BIN)/python -m bench.run
+
+# The answer step's figures (issue 10's table) on every eval set present; `fit` refits bot/answering/weights.json.
+SHARED_EVAL := ../shared/eval
+eval: install
+	@for set in $(SHARED_EVAL)/squad eval/news-report; do \
+		if [ -d $$set ]; then echo "== $$set"; $(BIN)/newsbot eval --summary $$set; fi; \
+	done
+	@if [ -f $(SHARED_EVAL)/golden.jsonl ]; then echo "== golden"; $(BIN)/newsbot eval --summary $(SHARED_EVAL)/golden.jsonl; fi
+	@echo "== eval/newsbot.jsonl"; $(BIN)/newsbot eval --summary eval/newsbot.jsonl
+
+fit: install-dev
+	$(BIN)/python -m bench.fit_answerer
