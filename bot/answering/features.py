@@ -25,7 +25,7 @@ FEATURES: dict[str, str] = {
     "sentence_similarity": "cosine of the question's and the core sentence's vectors (the embedding model)",
     "chunk_similarity": "cosine of the question's and the retrieved chunk's vectors",
     "retrieval_rank": "1 / (1 + the chunk's place in the retrieval)",
-    "coverage": "idf-weighted share of the question's terms found in the core sentence",
+    "coverage": "idf-weighted share of the question's terms (a follow-up's earlier turns at less weight) in the core sentence",
     "context_coverage": "idf-weighted share found only in the neighbour sentence or the article's title",
     "soft_coverage": "idf-weighted closeness (word vectors) of the terms found nowhere to the core's words",
     "names_found": "share of the names and numbers the question asks about that the passage holds",
@@ -97,13 +97,16 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     """Fill every candidate's ``features`` (and its wanted-kind ``spans``, best first)."""
     matcher = TermMatcher(question, ctx.doc_freq)
     asked = question.asked
-    total = question.weight
+    # A follow-up's earlier turns count in coverage at their lower weight ("And who holds the rest?" is about
+    # the joint venture asked about before); for a question on its own, ``scored`` is ``asked``.
+    scored = question.terms
+    total = sum(t.weight for t in scored) or 1.0
     history = [t for t in question.terms if t.history]
     history_total = sum(t.weight for t in history) or 1.0
-    unseen = sum(t.weight for t in asked if not t.seen and not t.name) / total
+    unseen = sum(t.weight for t in asked if not t.seen and not t.name) / question.weight
     names_asked = [t for t in asked if t.name]
     unseen_name = sum(not t.seen for t in names_asked) / len(names_asked) if names_asked else 0.0
-    ideal_bm25 = sum(t.weight for t in asked) * (BM25_K1 + 1) / (1 + BM25_K1) or 1.0
+    ideal_bm25 = total * (BM25_K1 + 1) / (1 + BM25_K1) or 1.0
     title_found: dict[str, set[str]] = {}
     negated = _negated(question.text)
     soft = _SoftMatcher(question, cands, ctx.word_vectors, matcher) if ctx.word_vectors else None
@@ -118,8 +121,8 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["sentence_similarity"] = ctx.sentence_similarity(c) if ctx.sentence_similarity else 0.0
         f["chunk_similarity"] = max(c.hit.dense, 0.0)
         f["retrieval_rank"] = 1.0 / (1 + c.rank)
-        f["coverage"] = sum(t.weight for t in asked if t.stem in core) / total
-        f["context_coverage"] = sum(t.weight for t in asked if t.stem in extra) / total
+        f["coverage"] = sum(t.weight for t in scored if t.stem in core) / total
+        f["context_coverage"] = sum(t.weight for t in scored if t.stem in extra) / total
         f["soft_coverage"] = soft.coverage(c, everywhere) / total if soft else 0.0
         groups = question.name_groups
         f["names_found"] = sum(any(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
@@ -129,7 +132,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["negation_mismatch"] = float(negated != _negated(c.core))
         f["unseen"] = unseen
         f["unseen_name"] = unseen_name
-        f["bm25"] = _bm25(asked, c.core, core) / ideal_bm25
+        f["bm25"] = _bm25(scored, c.core, core) / ideal_bm25
         if question.want.typed:
             ranked = _ranked_spans(question, c.core, core)
             c.spans = ranked
@@ -217,7 +220,7 @@ class _SoftMatcher:
     """How close the question's unmatched terms come, by word vectors, to a passage's words: "begin" ~ "commence"."""
 
     def __init__(self, question: Question, cands: list[Candidate], vectors, matcher: TermMatcher) -> None:
-        self.terms = [t for t in question.asked if not t.name]
+        self.terms = [t for t in question.terms if not t.name]
         self.vocab: dict[str, int] = {}
         for c in cands:
             for w in content_words(c.text):
