@@ -165,7 +165,8 @@ def test_wanted_span_missing_and_proximity():
     )
     cands = featurize("How much tungsten will the venture produce?", [h])
     near, far, none = by_core(cands, "The venture expects"), by_core(cands, "Tungsten output"), by_core(cands, "The venture will")
-    assert near.features["wanted_span"] == far.features["wanted_span"] == 1.0 and none.features["wanted_missing"] == 1.0
+    assert near.features["wanted_span"] == far.features["wanted_span"] == 1.0 and none.features["wanted_missing_figure"] == 1.0
+    assert none.features["wanted_missing"] == 0.0  # that one is for a wanted name
     assert near.features["span_proximity"] > far.features["span_proximity"] > 0
     assert near.spans[0][0].text == "12,000 tons"
     # A span the question already says is not an answer: "12,000" asked about is not new.

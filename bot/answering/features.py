@@ -36,7 +36,8 @@ FEATURES: dict[str, str] = {
     "unseen_name": "share of the names and numbers the question asks about that the corpus never uses",
     "bm25": "BM25 of the core sentence for the question's terms, over the BM25 of a sentence holding them all",
     "wanted_span": "the question wants a name/number/time and the core holds one it does not already say",
-    "wanted_missing": "the question wants a name/number/time and the core holds none",
+    "wanted_missing": "the question wants a name and the core holds none",
+    "wanted_missing_figure": "the question wants a number, amount, share, time or duration and the core holds none",
     "span_proximity": "1 / (1 + words between that span and the nearest question term in the core)",
     "span_country_for_who": "the question asks who, and that span is a country (a country rarely answers who)",
     "span_adjacent": "that span stands right beside a question word, a function word at most between (signed by X, X will develop)",
@@ -137,12 +138,14 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
             ranked = _ranked_spans(question, c.core, core)
             c.spans = ranked
             f["wanted_span"] = float(bool(ranked))
-            f["wanted_missing"] = float(not ranked)
+            figure = "name" not in question.want.span_kinds
+            f["wanted_missing"] = float(not ranked and not figure)
+            f["wanted_missing_figure"] = float(not ranked and figure)
             f["span_proximity"] = ranked[0][1] if ranked else 0.0
             f["span_adjacent"] = float(any(p >= 0.5 for _, p in ranked))
             f["span_country_for_who"] = float(bool(ranked) and question.want is Want.PERSON and is_country(ranked[0][0].text))
         else:
-            f["wanted_span"] = f["wanted_missing"] = f["span_proximity"] = f["span_adjacent"] = 0.0
+            f["wanted_span"] = f["wanted_missing"] = f["wanted_missing_figure"] = f["span_proximity"] = f["span_adjacent"] = 0.0
             f["span_country_for_who"] = 0.0
         core_words = content_words(c.core)
         f["novelty"] = sum(w not in question.mentioned for w in core_words) / len(core_words) if core_words else 0.0
