@@ -50,7 +50,7 @@ DEFAULT_SETS = [SHARED / "squad", ROOT / "eval" / "news-fit"]
 WEIGHTS = ROOT / "bot" / "answering" / "weights.json"
 
 L2 = 1.0  # ridge penalty on the standardised weights (the bias is not penalised)
-SHORTLIST = 12  # candidates per question whose sentence the embedding model encodes at answer time
+SHORTLIST = 6  # candidates per question whose sentence the embedding model encodes at answer time (see the README)
 MAX_ANSWERABLE_REFUSED = 0.05  # the refusal rule: see choose_threshold
 SPAN_PRECISION = 0.75  # the short-answer rule: see choose_span_threshold
 
@@ -473,8 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     parser.add_argument("--data-root", type=Path, default=ROOT / ".newsbot" / "fit", help="where the folders' indexes live")
     parser.add_argument("--no-write", action="store_true", help="report only; leave the weights file alone")
+    parser.add_argument("--shortlist", type=int, default=SHORTLIST, help="candidates per question whose sentence is encoded")
     parser.add_argument("--any-cache", action="store_true", help="reuse the newest feature cache even if the code changed (trials only)")
     args = parser.parse_args(argv)
+    globals()["SHORTLIST"] = args.shortlist  # read by _shortlist
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from bot.answering.features import FEATURES
     from bot.answering.model import AnswerModel
@@ -561,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         refusal=refusal.linear(),
         span=smodel.linear() if smodel else None,
         span_threshold=st,
-        shortlist=SHORTLIST,
+        shortlist=args.shortlist,
         prefilter=prefilter.linear(),
         meta={
             "fitted_by": "python -m bench.fit_answerer",
