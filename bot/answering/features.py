@@ -61,7 +61,6 @@ class Context:
     doc_freq: dict[str, int]
     max_weight: float
     word_vectors: Callable[[Sequence[str]], np.ndarray] | None = None  # rows for words, unit length
-    sentence_similarity: Callable[[Candidate], float] | None = None
 
 
 class TermMatcher:
@@ -119,7 +118,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         extra = (matcher.found(c.context) | title_found[title]) - core if c.pair else title_found[title] - core
         everywhere = core | extra
         f = c.features
-        f["sentence_similarity"] = ctx.sentence_similarity(c) if ctx.sentence_similarity else 0.0
+        f["sentence_similarity"] = 0.0  # set for the shortlist only, by the answerer (it costs an encode)
         f["chunk_similarity"] = max(c.hit.dense, 0.0)
         f["retrieval_rank"] = 1.0 / (1 + c.rank)
         f["coverage"] = sum(t.weight for t in scored if t.stem in core) / total
