@@ -281,6 +281,7 @@ class Outcome:
     best: int  # index of the chosen candidate among the item's candidates (-1: none)
     refusal_inputs: dict[str, float] = field(default_factory=dict)
     probability: float = 0.0  # the refusal model's: the question is answerable and the chosen candidate holds it
+    gate: str | None = None  # the rule of model.GATES that refuses the chosen candidate, if one does
 
     @property
     def correct(self) -> bool:
@@ -289,7 +290,7 @@ class Outcome:
 
 def rank(prefilter: Model, passage: Model, items: list[Item], names: list[str]) -> list[Outcome]:
     """Each question's chosen candidate and the refusal model's inputs."""
-    from bot.answering.model import refusal_features
+    from bot.answering.model import gate, refusal_features
 
     cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
     out = []
@@ -300,15 +301,24 @@ def rank(prefilter: Model, passage: Model, items: list[Item], names: list[str]) 
         keep = _shortlist(prefilter, it, cheap)
         scores = passage.score(it.features[keep])
         order = np.argsort(-scores, kind="stable")
-        best = int(keep[order[0]])
-        inputs = refusal_features([float(scores[j]) for j in order], dict(zip(names, map(float, it.features[best]), strict=True)))
+        # As the answerer does: the best candidate the gates pass, or (none passing) refused by the top one's gate.
+        rows = [dict(zip(names, map(float, it.features[keep[j]]), strict=True)) for j in order]
+        passing = [k for k, row in enumerate(rows) if gate(row) is None]
+        if not passing:
+            out.append(Outcome(it, int(keep[order[0]]), {}, gate=gate(rows[0])))
+            continue
+        best = int(keep[order[passing[0]]])
+        inputs = refusal_features([float(scores[order[k]]) for k in passing], rows[passing[0]])
         out.append(Outcome(it, best, inputs))
     return out
 
 
 def fit_refusal(outcomes: list[Outcome]) -> Model:
-    """Logistic regression: is the question answerable *and* the chosen candidate right? (refusal inputs)."""
-    rows = [o for o in outcomes if o.best >= 0]
+    """Logistic regression: is the question answerable *and* the chosen candidate right? (refusal inputs).
+
+    Fitted on the questions the gates let through: those are the only ones it decides.
+    """
+    rows = [o for o in outcomes if o.best >= 0 and o.gate is None]
     names = list(rows[0].refusal_inputs)
     x = np.array([[o.refusal_inputs[n] for n in names] for o in rows])
     weight = set_weights([o.item for o in rows])
@@ -324,8 +334,9 @@ def set_weights(items: list[Item]) -> dict[str, float]:
 
 
 def apply_refusal(model: Model, outcomes: list[Outcome]) -> None:
+    """Each outcome's answer probability; a gated one gets 0 (refused at every threshold, as the answerer does)."""
     for o in outcomes:
-        if o.best >= 0:
+        if o.best >= 0 and o.gate is None:
             z = float(model.score(np.array([[o.refusal_inputs[n] for n in model.names]]))[0])
             o.probability = 1.0 / (1.0 + math.exp(-z))
 
@@ -352,14 +363,15 @@ def curve(outcomes: list[Outcome]) -> list[dict]:
 
 
 def choose_threshold(outcomes: list[Outcome]) -> float:
-    """The refusal rule: the highest threshold that refuses at most 5% of answerable questions.
+    """The refusal rule: the highest threshold that refuses at most 5% of the answerable questions the gates pass.
 
     Refusing an answerable question and answering an unanswerable one both fail a user; the
     target for the first is a hard ceiling (5%), so the threshold refuses as many unanswerable
-    questions as that ceiling allows.
+    questions as that ceiling allows. The gates' own refusals are printed apart (they are rules
+    about names, not a threshold to trade).
     """
     best = GRID[0]
-    for row in curve(outcomes):
+    for row in curve([o for o in outcomes if o.gate is None]):
         if row["answerable_refused"] <= MAX_ANSWERABLE_REFUSED:
             best = row["threshold"]
     return best
@@ -457,6 +469,8 @@ def report(outcomes: list[Outcome], threshold_of, span_of) -> dict[str, float]:
         "gold_in_first_passage": sum(o in answered and _gold_in(o) for o in ans) / a,
         "answerable_refused": sum(o not in answered for o in ans) / a,
         "unanswerable_refused": sum(o not in answered for o in una) / max(1, len(una)),
+        "answerable_gated": sum(o.gate is not None for o in ans) / a,  # of those refused, by a rule of GATES
+        "unanswerable_gated": sum(o.gate is not None for o in una) / max(1, len(una)),
         "median_answer_words": statistics.median([answer_words(o.item.passages[o.best]) for o in answered]) if answered else 0,
         "spans_shown": shown / a,
         "span_em_shown": shown_em / shown if shown else 0.0,
@@ -570,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             "sets": {name: len(its) for name, its in by_set.items()},
             "folds": args.folds,
             "rules": {
-                "answer_threshold": f"highest threshold refusing at most {MAX_ANSWERABLE_REFUSED:.0%} of answerable questions (fit set)",
+                "answer_threshold": f"highest threshold refusing at most {MAX_ANSWERABLE_REFUSED:.0%} of the answerable questions the gates pass (fit set)",
                 "span_threshold": f"lowest threshold at which shown spans are exactly right >= {SPAN_PRECISION:.0%} (fit set)",
             },
             "out_of_fold": {name: {k: round(v, 4) for k, v in fig.items()} for name, fig in figures.items()},

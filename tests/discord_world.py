@@ -3,7 +3,7 @@
 simcord replaces two seams of discord.py (``HTTPClient.request`` and the gateway parsers) with an in-memory
 Discord, so the real :class:`NewsbotClient`, discord.py's command tree, views, parsers and HTTP routes run
 unmodified, and Discord's rules (limits, intents, permissions, acknowledging twice) are enforced. Behind the
-bot is the real :class:`Newsbot` over the real two-article corpus, with the hashing embedder so it is fast.
+bot is the real :class:`Newsbot` over the real two-article corpus and the real model (served by ONNX Runtime).
 
 A test asks for ``world``; ``bot_settings`` (a dict of ``Settings`` fields, ``{}`` unless a test
 parametrizes it) configures the bot before it connects. ``INTENTS`` runs a test with the Message Content
@@ -25,7 +25,7 @@ import simcord
 from bot.discordbot.client import NewsbotClient
 from bot.service import Newsbot
 from bot.settings import Settings
-from tests.fakes import HashEmbedder
+from index.embed import Embedder
 
 Q1 = "What share of the tungsten joint venture will Cove Capital control?"
 FOLLOW_UP = "And who holds the rest?"
@@ -36,14 +36,23 @@ INTENTS = pytest.mark.parametrize(
 )
 
 
+@dataclass(frozen=True)
+class IndexedCorpus:
+    """The real corpus indexed once with the real model (served by ONNX Runtime, a few ms a question), and that model."""
+
+    path: Path
+    embedder: Embedder
+
+
 @pytest.fixture(scope="session")
-def indexed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real corpus indexed once with the hashing embedder; each test gets a copy (0.1 s, not 0.4 s)."""
+def indexed_corpus(tmp_path_factory: pytest.TempPathFactory, onnx_embedder: Embedder) -> IndexedCorpus:
+    """Indexed once per session; each test gets a copy. The real model, not a hashing fake: the answer step is a
+    model fitted on the real model's vectors, and what a user sees depends on them."""
     base = tmp_path_factory.mktemp("discord-template")
     shutil.copytree(Path(__file__).resolve().parent.parent / "corpus", base / "corpus")
     settings = Settings(corpus_dir=base / "corpus", data_dir=base / "data", chroma_url=None, _env_file=None)
-    Newsbot(settings, embedder=HashEmbedder(), notify=lambda msg: None)  # builds the index
-    return base
+    Newsbot(settings, embedder=onnx_embedder, notify=lambda msg: None)  # builds the index
+    return IndexedCorpus(base, onnx_embedder)
 
 
 @pytest.fixture
@@ -51,13 +60,13 @@ def bot_settings() -> dict[str, Any]:
     return {}
 
 
-def make_client(indexed: Path, tmp_path: Path, **overrides: Any) -> NewsbotClient:
+def make_client(indexed: IndexedCorpus, tmp_path: Path, **overrides: Any) -> NewsbotClient:
     """The real bot and service as ``newsbot serve`` builds them (one ``Settings`` for both), over a private
     copy of the indexed corpus (tests may add articles). ``overrides`` are settings a server admin would set;
     the cooldown is off unless a test sets it, since most scenarios ask several questions as one user.
     """
-    shutil.copytree(indexed / "corpus", tmp_path / "corpus")
-    shutil.copytree(indexed / "data", tmp_path / "data")
+    shutil.copytree(indexed.path / "corpus", tmp_path / "corpus")
+    shutil.copytree(indexed.path / "data", tmp_path / "data")
     settings = Settings(
         corpus_dir=tmp_path / "corpus",
         data_dir=tmp_path / "data",
@@ -65,7 +74,7 @@ def make_client(indexed: Path, tmp_path: Path, **overrides: Any) -> NewsbotClien
         _env_file=None,
         **{"cooldown_seconds": 0.0, **overrides},
     )
-    service = Newsbot(settings, embedder=HashEmbedder(), notify=lambda msg: None)
+    service = Newsbot(settings, embedder=indexed.embedder, notify=lambda msg: None)
     return NewsbotClient(service, settings)
 
 
@@ -76,7 +85,7 @@ def restarted(client: NewsbotClient, **overrides: Any) -> NewsbotClient:
 
 
 @pytest.fixture
-def simcord_bot(indexed_corpus: Path, tmp_path: Path, bot_settings: dict[str, Any]) -> Iterator[NewsbotClient]:
+def simcord_bot(indexed_corpus: IndexedCorpus, tmp_path: Path, bot_settings: dict[str, Any]) -> Iterator[NewsbotClient]:
     """What simcord's ``simcord_env`` fixture starts: it logs in, runs ``setup_hook`` (cogs, persistent
     views, warm-up, command sync) and reaches READY, as on Discord."""
     client = make_client(indexed_corpus, tmp_path, **bot_settings)

@@ -66,38 +66,6 @@ async def test_a_question_the_articles_dont_cover_is_refused_plainly(world: Worl
     assert world.news.threads == []  # nothing to follow up on
 
 
-@pytest.mark.parametrize("bot_settings", [{"chunk_tokens": 240}])  # long sentences stay whole in a chunk
-async def test_a_long_answer_is_split_within_discords_limits(world: World):
-    # Two reports of one deal, each in long sentences: the answer quotes two of one and one of the other.
-    towns = "Zhezkazgan Satpayev Ulytau Karazhal Balkhash Priozersk Aktogay Ayagoz Urzhar Makanchi Bakhty Zaysan Kurchum"
-    towns = (towns + " Shemonaikha Ridder Altai Glubokoye Semey Kurchatov Pavlodar Ekibastuz Aksu Stepnogorsk").split()
-    corpus = world.service.settings.corpus_dir
-    for slug, source, start in (("astana-wire", "Example Wire", 0), ("astana-daily", "Example Daily", 7)):
-        t = towns[start:] + towns[:start]
-        depots = ", ".join(f"a depot for rare earth concentrate in {p}" for p in t[:15])
-        clinics = ", ".join(f"a clinic for miners in {p}" for p in t[5:20])
-        (corpus / f"{slug}.md").write_text(
-            f'---\ntitle: "Consortium signs rare earth agreements in Astana"\nsource: "{source}"\npublished: 2025-11-12\n---\n'
-            "A consortium led by the Example Mining Group signed agreements with Kazakhstan on Wednesday.\n\n"
-            f"Under the Astana agreements the consortium will build {depots}. It will also finance {clinics}.\n"
-        )
-    await world.mia.slash(world.news, "reindex")
-    question = "What will the consortium build and finance under the Astana agreements?"
-
-    result = await world.alice.slash(world.news, "ask", question=question)
-
-    first, *rest = [answer_of(result), *result.followups]
-    assert rest, "the answer should need more than one message"
-    parts = [first, *rest]
-    assert all(len(p.content) <= MESSAGE_LIMIT for p in parts)
-    assert all(re.search(r"\.\s*\[\d\]$", p.content) for p in parts)  # cut after a sentence and its marker
-    text = " ".join(p.content for p in parts)
-    assert "Kurchum" in text and "Zhezkazgan" in text and len(text) > MESSAGE_LIMIT
-    assert [bool(p.embeds) for p in parts] == [False] * len(rest) + [True]  # the sources under the last part
-    assert [bool(p.components) for p in parts] == [False] * len(rest) + [True]  # and the buttons
-    assert {f.value.split("\n")[1] for f in parts[-1].embeds[0].fields} >= {"Example Wire · 2025-11-12", "Example Daily · 2025-11-12"}
-
-
 async def test_answers_never_ping_even_when_the_question_does(world: World):
     role = world.guild.create_role("Everyone-ish", mentionable=True)
     question = f"@everyone {world.bob.mention} <@&{role.id}> who will develop the tungsten deposit?"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import time
 
 import pytest
 
 from bot.discordbot.client import PartialRelay
+from bot.discordbot.render import MESSAGE_LIMIT
 from tests.discord_world import Q1, World, make_client
-from tests.test_llm import FakeOpenAI, Reply, source_with
+from tests.test_llm import FakeOpenAI, Reply, source_with, sources_of
 
 
 @pytest.fixture
@@ -59,6 +61,35 @@ async def test_an_llm_answer_streams_into_the_message_then_gets_its_sources(worl
     shown = result.response
     assert shown.content == final["content"] and shown.embeds[0].footer.text.startswith("llm answer")
     assert not result.followups and server.requests[-1]["stream"] is True
+
+
+def long_reply(request: dict) -> str:
+    """A long answer a model might write: the sources' sentences, each cited, until it passes 2,000 characters."""
+    out: list[str] = []
+    for n, text in sources_of(request).items():
+        for sentence in re.findall(r"[^.!?\n]*[A-Za-z][^.!?\n]*[.!?]", text):
+            if len(sentence.split()) >= 8 and '"' not in sentence:
+                out.append(f"{sentence.strip()} [{n}]")
+            if sum(len(x) + 1 for x in out) > 2 * MESSAGE_LIMIT * 0.6:
+                return " ".join(out)
+    return " ".join(out)
+
+
+async def test_a_long_answer_is_split_within_discords_limits(world: World, server: FakeOpenAI):
+    # The default answer quotes a sentence or two; a model's answer can run to NEWSBOT_LLM_MAX_CHARS.
+    server.then(Reply(long_reply))
+
+    result = await world.alice.slash(world.news, "ask", question="What did the Central Asian countries agree with the US?")
+
+    first, *rest = [result.response, *result.followups]
+    assert rest, f"the answer should need more than one message: {len(first.content)} {first.embeds[0].footer.text}"
+    parts = [first, *rest]
+    assert all(len(p.content) <= MESSAGE_LIMIT for p in parts)
+    assert all(re.search(r"[.!?]\s*\[\d+\]$", p.content) for p in parts)  # cut after a sentence and its marker
+    assert sum(len(p.content) for p in parts) > MESSAGE_LIMIT
+    assert [bool(p.embeds) for p in parts] == [False] * len(rest) + [True]  # the sources under the last part
+    assert [bool(p.components) for p in parts] == [False] * len(rest) + [True]  # and the buttons
+    assert parts[-1].embeds[0].footer.text.startswith("llm answer")
 
 
 async def test_partial_relay_throttles_to_one_edit_a_second_and_stops_at_close():

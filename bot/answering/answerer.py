@@ -7,8 +7,9 @@
 3. :func:`~bot.answering.features.compute` measures each candidate. The cheap features rank them
    first (the *prefilter* model), and only the best ``shortlist`` have their sentence encoded by
    the embedding model, in one batch, for the sentence-similarity feature.
-4. The fitted :class:`~bot.answering.model.AnswerModel` scores each shortlisted candidate; the best
-   one is quoted if its probability reaches ``answer_threshold``, else the question is refused.
+4. The fitted :class:`~bot.answering.model.AnswerModel` scores each shortlisted candidate. The best
+   one is refused by a gate (:data:`~bot.answering.model.GATES`: a name the articles or the passage lack),
+   else quoted if its probability reaches ``answer_threshold``, else the question is refused.
 5. For a question that wants a name, number or time, the best span of the quoted sentence is the
    short answer if the span model's probability reaches ``span_threshold``.
 
@@ -25,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 
 from bot.answering.candidates import Candidate, Excluded, candidates
 from bot.answering.features import Context, WordVectors, compute
-from bot.answering.model import AnswerModel, refusal_features, sigmoid
+from bot.answering.model import GATES, AnswerModel, gate, refusal_features, sigmoid
 from bot.answering.question import Question, Vocabulary, analyse
 from bot.answering.shortanswer import span_features
 from bot.types import Turn
@@ -49,7 +50,7 @@ class Decision:
     """What the answer step decided, why, and the evidence: every scored candidate, best first."""
 
     refused: bool
-    rule: str  # one of the rule names above
+    rule: str  # one of the rule names above, or of model.GATES
     detail: str  # the figures behind the rule, for a person
     question: Question | None = None
     hits: list[Hit] = field(default_factory=list)
@@ -138,8 +139,14 @@ class Answerer:
             return Decision(True, NO_QUESTION_TERMS, "the question has no word to search for", **common)
         if not cands:
             return Decision(True, NO_CANDIDATE, f"no sentence may be quoted ({len(excluded)} excluded)", **common)
-        best = cands[0]
-        p = self.answer_probability(cands)
+        # The best candidate the gates pass ("This year's Summit ... includes ..." with the sentence before it that
+        # names the summit asked about, rather than the same sentence alone); none passing refuses.
+        passing = [c for c in cands if gate(c.features) is None]
+        if not passing:
+            rule = gate(cands[0].features) or NO_CANDIDATE
+            return Decision(True, rule, self._gate_detail(rule, q, cands[0]), **common)
+        best = passing[0]
+        p = self.answer_probability(passing)
         t = self.model.answer_threshold
         if p < t:
             return Decision(True, BELOW_THRESHOLD, f"best passage p={p:.2f} < answer_threshold {t:.2f}", probability=p, **common)
@@ -148,6 +155,13 @@ class Answerer:
         )
         self._short_answer(q, best, decision)
         return decision
+
+    @staticmethod
+    def _gate_detail(rule: str, q: Question, best: Candidate) -> str:
+        if rule == "name-not-in-articles":
+            unseen = ", ".join(t.word for t in q.asked if t.name and not t.seen)
+            return f"{GATES[rule]} ({unseen})"
+        return f"{GATES.get(rule, rule)}: no shortlisted passage holds them all (the best holds {best.features['names_found']:.0%})"
 
     def answer_probability(self, ranked: list[Candidate]) -> float:
         """How likely the best candidate answers the question: the refusal model's probability (or the passage model's)."""

@@ -83,6 +83,25 @@ REFUSAL_FEATURES: dict[str, str] = {
 """The refusal model's own features; it also reads every candidate feature of the best candidate."""
 
 
+# Rules that refuse before the refusal model is asked: each reads the best candidate's features, so the fit
+# (bench/fit_answerer.py) applies them to its out-of-fold figures exactly as the answerer does. They hold for
+# news (where a different name is a different fact) at a small cost on SQuAD; the fit prints that cost.
+GATES: dict[str, str] = {
+    "name-not-in-articles": "the question names something (a name or number) that no article uses",
+    "name-not-in-passage": "the best passage lacks a name or number the question asks about",
+}
+"""The refusing rules, by name, in the order they are tried."""
+
+
+def gate(features: Mapping[str, float]) -> str | None:
+    """The name of the first rule in :data:`GATES` that refuses this best candidate, or None."""
+    if features.get("unseen_name", 0.0) > 0:
+        return "name-not-in-articles"
+    if features.get("names_found", 1.0) < 1:
+        return "name-not-in-passage"
+    return None
+
+
 @dataclass(frozen=True)
 class AnswerModel:
     """The fitted models: which passage (prefilter, passage), whether to answer (refusal), and the short answer (span).

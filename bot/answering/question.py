@@ -213,7 +213,8 @@ def name_groups(question: str) -> list[list[str]]:
     run: list[str] = []
     tokens = re.findall(r"[^\W\d_][\w'’.+-]*|\d[\d,.]*", question)
     for i, tok in enumerate([*tokens, ""]):
-        core = tok.rstrip(".'’,").split("'")[0].split("’")[0]
+        # An initialism keeps its last dot ("U.S." folds to "United States"; "U.S" would read as two letters).
+        core = tok if re.fullmatch(r"(?:[A-Z]\.){2,}", tok) else tok.rstrip(".'’,").split("'")[0].split("’")[0]
         if core[:1].isdigit():
             groups.append(words(core))
             core = ""
