@@ -14,7 +14,7 @@ import pytest
 import simcord
 
 from bot.discordbot.cogs.ask import THREAD_HINT
-from bot.discordbot.render import MESSAGE_LIMIT, REFUSAL_HINT
+from bot.discordbot.render import REFUSAL_HINT
 from tests.discord_world import FOLLOW_UP, INTENTS, Q1, REST, World, never_pings, restarted
 
 ERROR_ID = re.compile(r"error id `([0-9a-f]{8})`")
