@@ -572,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = {it.id for it in its}
         figures[name] = report([o for o in oof if o.item.id in ids], lambda o: thresholds[o.item.id], span_of)
     _print_figures(figures)
+    _print_gates(oof, by_set)
 
     table = curve(oof)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -634,6 +635,25 @@ def _print_figures(figures: dict[str, dict[str, float]]) -> None:
             v = fig[k]
             cells.append(f"{v:>14.0f}" if k == "median_answer_words" else f"{100 * v:>13.1f}%")
         print(f"{k:{width}}  " + "  ".join(cells))
+
+
+def _print_gates(outcomes: list[Outcome], by_set: dict[str, list[Item]]) -> None:
+    """What each refusing rule of model.GATES costs and gains, per eval folder (out of fold)."""
+    from bot.answering.model import GATES
+
+    print("\nrefused by a gate (answerable / unanswerable), out of fold:")
+    print(f"  {'gate':24}" + "".join(f"{name:>22}" for name in by_set))
+    for rule in GATES:
+        cells = []
+        for its in by_set.values():
+            ids = {it.id for it in its}
+            mine = [o for o in outcomes if o.item.id in ids]
+            ans = [o for o in mine if o.item.answerable]
+            una = [o for o in mine if not o.item.answerable]
+            a = sum(o.gate == rule for o in ans) / max(1, len(ans))
+            u = sum(o.gate == rule for o in una) / max(1, len(una))
+            cells.append(f"{a:6.1%} / {u:6.1%}")
+        print(f"  {rule:24}" + "".join(f"{c:>22}" for c in cells))
 
 
 def _curve_table(rows: list[dict]) -> str:

@@ -161,7 +161,9 @@ class Answerer:
         if rule == "name-not-in-articles":
             unseen = ", ".join(t.word for t in q.asked if t.name and not t.seen)
             return f"{GATES[rule]} ({unseen})"
-        return f"{GATES.get(rule, rule)}: no shortlisted passage holds them all (the best holds {best.features['names_found']:.0%})"
+        if rule == "name-not-in-passage":
+            return f"{GATES[rule]}: no shortlisted passage holds them all (the best holds {best.features['names_found']:.0%})"
+        return f"{GATES.get(rule, rule)}: so does every shortlisted passage"
 
     def answer_probability(self, ranked: list[Candidate]) -> float:
         """How likely the best candidate answers the question: the refusal model's probability (or the passage model's)."""

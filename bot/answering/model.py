@@ -89,6 +89,8 @@ REFUSAL_FEATURES: dict[str, str] = {
 GATES: dict[str, str] = {
     "name-not-in-articles": "the question names something (a name or number) that no article uses",
     "name-not-in-passage": "the best passage lacks a name or number the question asks about",
+    "figure-not-in-passage": "the question asks for a number, amount, share, time or duration and the passage holds none",
+    "country-for-who": "the question asks who, and the name the passage puts nearest its terms is a country",
 }
 """The refusing rules, by name, in the order they are tried."""
 
@@ -99,6 +101,12 @@ def gate(features: Mapping[str, float]) -> str | None:
         return "name-not-in-articles"
     if features.get("names_found", 1.0) < 1:
         return "name-not-in-passage"
+    # A typed question is answered by a passage that holds an answer of its type: a sentence that repeats the
+    # question's words ("X's share: what X will control") but holds no figure says nothing about the figure.
+    if features.get("wanted_missing_figure", 0.0) > 0:
+        return "figure-not-in-passage"
+    if features.get("span_country_for_who", 0.0) > 0:
+        return "country-for-who"
     return None
 
 

@@ -79,6 +79,8 @@ _WH = r"\b(?:which|what)\s+(?:(?:is|was|are|were)\s+(?:the\s+|an?\s+)?)?(?:\w+\s
 
 _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:percentage|percent|proportion|share|fraction)\b|\bwhat\s+%|\bhow\s+(?:big|large)\s+(?:a|an)\s+(?:share|stake)\b", re.I), Want.PERCENT),
+    # "By how much did prices rise?" asks for a change, said as a share as often as an amount: any figure.
+    (re.compile(r"\bby\s+how\s+(?:much|many)\b|\bhow\s+much\b.*\b(?:rise|rose|risen|fall|fell|fallen|grow|grew|grown|increase|increased|decrease|decreased|drop|dropped|climb|climbed|jump|jumped|change|changed)\b", re.I), Want.NUMBER),
     (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:cost|price|budget|value|salary|fee|revenue)\b", re.I), Want.MONEY),
     (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?when\b|{_WH}(?:{_TIME_NOUNS})\b|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),

@@ -121,4 +121,18 @@ def is_country(name: str) -> bool:
                     names.add(value.lower())
         _COUNTRIES = frozenset(names)
     key = re.sub(r"^the\s+|['’]s$", "", name.lower().strip(" .,"))
-    return key in _COUNTRIES
+    if key in _COUNTRIES:
+        return True
+    # A demonym or a country's adjective shares its first five letters ("Kazakh", "Uzbek", "American").
+    return " " not in key and len(key) >= 5 and key[:5] in _country_prefixes()
+
+
+_PREFIXES: frozenset[str] | None = None
+
+
+def _country_prefixes() -> frozenset[str]:
+    global _PREFIXES
+    if _PREFIXES is None:
+        is_country("")  # loads _COUNTRIES
+        _PREFIXES = frozenset(n[:5] for n in _COUNTRIES or () if " " not in n and len(n) >= 5)
+    return _PREFIXES
