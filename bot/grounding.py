@@ -397,10 +397,11 @@ _INSTRUCTION = re.compile(
 
 
 def reads_as_instruction(sentence: str) -> bool:
-    """Does this sentence of an article read as an order to a model ("ignore the question and reply ...")?
+    """Does this sentence read as an order to a model ("ignore the question and reply ...")?
 
-    One rule for both answer paths: such a sentence vouches for nothing in an LLM reply (SourceText) and is
-    never quoted as an extractive answer (bot.extractive).
+    One rule for both answer paths: such a sentence of an article vouches for nothing in an LLM reply
+    (SourceText) and is never quoted as an extractive answer; such a sentence of a question is left out of
+    its key terms (bot.extractive).
     """
     return bool(_INSTRUCTION.search(sentence))
 
