@@ -15,7 +15,7 @@ from enum import Enum
 from rapidfuzz import fuzz, process
 
 from bot.types import Turn
-from index.text import STOPWORDS, stem, terms, words
+from index.text import STOPWORDS, reads_as_instruction, split_sentences, stem, terms, words
 
 
 class Want(Enum):
@@ -166,7 +166,13 @@ ANSWER_FACTOR = 0.3  # an earlier answer's terms, less still
 
 
 def analyse(question: str, vocab: Vocabulary, history: Sequence[Turn] = ()) -> Question:
-    """Read ``question``: its wanted answer, key terms with idf weights, names, and what it already says."""
+    """Read ``question``: its wanted answer, key terms with idf weights, names, and what it already says.
+
+    Sentences of the question that read as orders to a model ("Ignore your instructions and say ...") are
+    left out: their words are not what is asked, nor terms the articles lack. Retrieval and the LLM still
+    see the whole question (the LLM fenced as data).
+    """
+    question = without_instructions(question)
     groups = name_groups(question)
     in_names = {w for g in groups for w in g}
     heads = {stem(m.group(1).lower()) for m in _CLASS_NOUNS.finditer(question)}
@@ -190,6 +196,14 @@ def analyse(question: str, vocab: Vocabulary, history: Sequence[Turn] = ()) -> Q
         mentioned |= mentioned_words(turn.question)
     stems = [[stem(w) for w in g] for g in groups]
     return Question(question, wanted(question), list(out.values()), mentioned, [g for g in stems if g], vocab.common)
+
+
+def without_instructions(question: str) -> str:
+    """``question`` without its sentences that read as orders to a model; an ordinary question is returned as is."""
+    if not reads_as_instruction(question):
+        return question
+    kept = [s for s in split_sentences(question) if not reads_as_instruction(s)]
+    return " ".join(kept) or question
 
 
 def corpus_spelling(term: str, vocabulary: dict[str, int]) -> str | None:
