@@ -337,3 +337,53 @@ def test_unseen_names_and_countries_for_who():
     absent = featurize("Who signed for Freedonia?", [h])
     assert absent[0].features["unseen_name"] == 1.0 and absent[0].features["unseen"] == 0.0
     assert cands[0].features["unseen_name"] == 0.0
+
+
+def test_the_metal_refers_back_to_tungsten_when_the_words_are_near_in_meaning():
+    before = "Tungsten is considered a critical mineral."
+    after = "The U.S. has not mined the metal since 2015."
+    assert not refers_back(after, before)  # "metal" is not a word of the sentence before
+    assert refers_back(after, before, near=lambda nouns, words: "metal" in nouns and "tungsten" in words)
+    assert not refers_back(after, before, near=lambda nouns, words: False)
+    h = hit(f"{before}\n{after}", title="")
+    cands, _ = candidates([h], lambda meta, offset: None, near=lambda nouns, words: "tungsten" in words)
+    assert by_core(cands, "The U.S.", pair=True).text == f"{before} {after}"
+
+
+def test_plural_and_asked_thing_of_a_question():
+    v = vocab()
+    assert analyse("Which countries are part of the platform?", v).plural
+    assert not analyse("Which country supplies antimony?", v).plural
+    assert analyse("How much nickel will the venture produce?", v).thing == "nickel"
+    assert analyse("How many new jobs will it create?", v).thing == "job"
+    assert analyse("How much did the mine cost?", v).thing is None
+    assert analyse("How many years will it take?", v).thing is None
+    assert analyse("Who is the president of Brazil?", v).thing == "presid"
+    assert analyse("Who signed the memorandum for Kazakhstan?", v).thing is None
+
+
+def test_asked_thing_names_in_core_and_list_for_plural_features():
+    h = hit(
+        "The venture expects to produce 12,000 tons of tungsten a year.\n"
+        "The deal covers Kazakhstan, Tajikistan and Uzbekistan.\n"
+        "It was signed by Minister Yersain Nagaspayev.",
+        title="",
+    )
+    nickel = featurize("How much nickel will the venture produce?", [h])
+    tungsten = featurize("How much tungsten will the venture produce?", [h])
+    assert by_core(nickel, "The venture").features["thing_missing"] == 1.0
+    assert by_core(tungsten, "The venture").features["thing_missing"] == 0.0
+    countries = featurize("Which countries does the deal cover?", [h])
+    assert by_core(countries, "The deal").features["list_for_plural"] == 1.0
+    one = featurize("Which country does the deal cover?", [h])
+    assert by_core(one, "The deal").features["list_for_plural"] == 0.0
+    who = featurize("Which document did Yersain Nagaspayev sign with Cove Capital?", [h])
+    signed = by_core(who, "It was")
+    assert signed.features["names_in_core"] == 0.5  # Nagaspayev's name, not Cove Capital's
+
+
+def test_a_passage_that_never_names_the_asked_thing_is_gated():
+    from bot.answering.model import GATES, gate
+
+    assert gate({"thing_missing": 1.0}) == "asked-thing-not-in-passage" in GATES
+    assert gate({"thing_missing": 0.0}) is None

@@ -88,7 +88,7 @@ class Answerer:
         """The question read, and every candidate with its cheap features (all but sentence similarity)."""
         vocab = self.vocabulary()
         q = analyse(question, vocab, history)
-        cands, excluded = candidates(hits, self.retriever.neighbour)
+        cands, excluded = candidates(hits, self.retriever.neighbour, self.words.near)
         with _BLAS.limit(limits=1, user_api="blas"):
             compute(q, cands, Context(vocab.doc_freq, vocab.max_weight, self.words))
         return q, cands, excluded

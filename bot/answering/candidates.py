@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from index.facts import Span
 from index.search import Hit
 from index.store import StoredChunk
-from index.text import reads_as_instruction, stem, terms
+from index.text import STOPWORDS, content_words, reads_as_instruction, stem, terms
 
 # A sentence that points back to the one before it: a pronoun, or a demonstrative before a noun (general English).
 _REFERS_BACK = re.compile(
@@ -25,18 +25,30 @@ _REFERS_BACK = re.compile(
 
 # A sentence that opens with a definite description of something common ("The agreement was signed by ...").
 _OPENS_DEFINITE = re.compile(r"(?:The|This|That|These|Those|Such)\s+(?:[a-z][\w-]*\s+){0,2}?[a-z][\w-]*\s+(?:was|were|is|are|has|have|had|will|would|can|could)\b")
-_DEFINITE = re.compile(r"\b(?:the|these|both)\s+(?:[a-z][\w-]*\s+)?([a-z][\w-]{2,})\b", re.IGNORECASE)
+_DEFINITE = re.compile(r"\b(?:the|these|both)\s+([a-z][\w-]{2,})(?:\s+([a-z][\w-]{2,}))?\b", re.IGNORECASE)
 
 
-def refers_back(sentence: str, previous: str = "") -> bool:
-    """Does the sentence point back to something named before it ("It was ...", "this agreement", or "the
-    agreement" when the sentence before speaks of an agreement)?"""
+Near = Callable[[Sequence[str], Sequence[str]], bool]
+"""``near(nouns, words)``: is one of ``nouns`` close in meaning to one of ``words`` (word vectors)?"""
+
+
+def refers_back(sentence: str, previous: str = "", near: Near | None = None) -> bool:
+    """Does the sentence point back to something named before it ("It was ...", "this agreement", "the
+    agreement" when the sentence before speaks of an agreement, or "the metal" after "Tungsten ..." when
+    ``near`` finds the two words close in meaning)?"""
     if _REFERS_BACK.search(sentence) or _OPENS_DEFINITE.match(sentence):
         return True
     if not previous:
         return False
     before = set(terms(previous))
-    return any(stem(m.group(1).lower()) in before for m in _DEFINITE.finditer(sentence))
+    # The word after "the" and the one after that ("the metal", "the joint venture"): either may be the noun.
+    nouns = [w.lower() for m in _DEFINITE.finditer(sentence) for w in m.groups() if w and w.lower() not in STOPWORDS]
+    if any(stem(n) in before for n in nouns):
+        return True
+    own = set(terms(sentence))
+    # A definite noun the sentence does not name itself may stand for a word of the sentence before.
+    others = [w for w in content_words(previous) if stem(w) not in own]
+    return bool(near and nouns and others and near(nouns, others))
 
 
 @dataclass
@@ -75,13 +87,14 @@ class Excluded:
 
 
 def candidates(
-    hits: Sequence[Hit], neighbour: Callable[[dict, int], StoredChunk | None]
+    hits: Sequence[Hit], neighbour: Callable[[dict, int], StoredChunk | None], near: Near | None = None
 ) -> tuple[list[Candidate], list[Excluded]]:
     """Every sentence of ``hits`` (each once, under its best-ranked chunk), alone and with its antecedent.
 
     ``neighbour(meta, offset)`` gives the chunk before/after a hit in its article, so that the
     sentence before a chunk's first line can be the antecedent. A sentence that reads as an
     instruction to a model is never a candidate, nor an antecedent (rule ``instruction-sentence``).
+    ``near`` (word vectors) lets "the metal" refer back to "Tungsten" (see :func:`refers_back`).
     """
     out: list[Candidate] = []
     excluded: list[Excluded] = []
@@ -103,7 +116,7 @@ def candidates(
                 excluded.append(Excluded(text, "instruction-sentence"))
                 continue
             out.append(Candidate([(text, hit)], text, hit, rank))
-            if i > 0 and refers_back(text, sentences[i - 1][0]) and not reads_as_instruction(sentences[i - 1][0]):
+            if i > 0 and refers_back(text, sentences[i - 1][0], near) and not reads_as_instruction(sentences[i - 1][0]):
                 out.append(Candidate([sentences[i - 1], (text, hit)], text, hit, rank))
     return out, excluded
 

@@ -29,8 +29,11 @@ FEATURES: dict[str, str] = {
     "context_coverage": "idf-weighted share found only in the neighbour sentence or the article's title",
     "soft_coverage": "idf-weighted closeness (word vectors) of the terms found nowhere to the core's words",
     "names_found": "share of the names and numbers the question asks about that the passage holds",
+    "names_in_core": "share of the names and numbers the question asks about that the core sentence itself holds",
     "missing_rarest": "weight of the rarest question term the passage lacks, over the corpus's largest weight",
     "rarest_found": "weight of the rarest question term the core holds, over the corpus's largest weight",
+    "thing_missing": "the question counts a thing (how much nickel) or asks who holds an office (the president of) that the passage never names",
+    "unmatched_rarest": "weight of the rarest common-word question term the passage lacks with no word near it in meaning either",
     "negation_mismatch": "one of question and core is negated (not, never, no ...) and the other is not",
     "unseen": "idf-weighted share of the question's common words the corpus never uses",
     "unseen_name": "share of the names and numbers the question asks about that the corpus never uses",
@@ -38,6 +41,7 @@ FEATURES: dict[str, str] = {
     "wanted_span": "the question wants a name/number/time and the core holds one it does not already say",
     "wanted_missing": "the question wants a name and the core holds none",
     "wanted_missing_figure": "the question wants a number, amount, share, time or duration and the core holds none",
+    "list_for_plural": "the question asks for several (which countries, who are) and the core holds that many new spans of its kind",
     "span_proximity": "1 / (1 + words between that span and the nearest question term in the core)",
     "span_country_for_who": "the question asks who, and that span is a country (a country rarely answers who)",
     "span_adjacent": "that span stands right beside a question word, a function word at most between (signed by X, X will develop)",
@@ -51,6 +55,7 @@ FEATURES: dict[str, str] = {
 
 BM25_K1 = 1.5  # the usual BM25 constants (bm25s' defaults), over sentences instead of chunks
 BM25_B = 0.75
+SOFT_MATCH = 0.5  # word-vector cosine at which a passage word stands in for a question term (general, not fitted)
 SENTENCE_WORDS = 25.0  # a typical sentence's length in terms, for BM25's length normalisation
 
 
@@ -126,9 +131,19 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["soft_coverage"] = soft.coverage(c, everywhere) / total if soft else 0.0
         groups = question.name_groups
         f["names_found"] = sum(any(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
+        f["names_in_core"] = sum(any(s in core or _in_found(s, core) for s in g) for g in groups) / len(groups) if groups else 1.0
         lacking = [t.weight for t in asked if t.stem not in everywhere and not t.head]
         f["missing_rarest"] = max(lacking, default=0.0) / (ctx.max_weight or 1.0)
         f["rarest_found"] = max((t.weight for t in asked if t.stem in core), default=0.0) / (ctx.max_weight or 1.0)
+        # "How much palladium ..." over a passage about lithium: the topic word is missing and nothing near it stands
+        # in (0.29), where a paraphrase ("financing" for "loan", 0.76) has a close word.
+        near = soft.nearest(c) if soft else {}
+        m = question.thing
+        f["thing_missing"] = float(
+            m is not None and m not in everywhere and not _named_in(m, f"{c.text} {title}") and near.get(m, 0.0) < SOFT_MATCH
+        )
+        unmatched = [t.weight for t in asked if not t.name and not t.head and t.stem not in everywhere and near.get(t.stem, 0.0) < SOFT_MATCH]
+        f["unmatched_rarest"] = max(unmatched, default=0.0) / (ctx.max_weight or 1.0)
         f["negation_mismatch"] = float(negated != _negated(c.core))
         f["unseen"] = unseen
         f["unseen_name"] = unseen_name
@@ -141,10 +156,12 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
             f["wanted_missing"] = float(not ranked and not figure)
             f["wanted_missing_figure"] = float(not ranked and figure)
             f["span_proximity"] = ranked[0][1] if ranked else 0.0
+            f["list_for_plural"] = float(question.plural and len(ranked) >= 2)
             f["span_adjacent"] = float(any(p >= 0.5 for _, p in ranked))
             f["span_country_for_who"] = float(bool(ranked) and question.want is Want.PERSON and is_country(ranked[0][0].text))
         else:
             f["wanted_span"] = f["wanted_missing"] = f["wanted_missing_figure"] = f["span_proximity"] = f["span_adjacent"] = 0.0
+            f["list_for_plural"] = 0.0
             f["span_country_for_who"] = 0.0
         core_words = content_words(c.core)
         f["novelty"] = sum(w not in question.mentioned for w in core_words) / len(core_words) if core_words else 0.0
@@ -159,6 +176,11 @@ _NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot|n't)\
 
 def _negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
+
+
+def _named_in(s: str, text: str) -> bool:
+    """Is the stem ``s`` (or one extending it by a suffix) a word of ``text``?"""
+    return _in_found(s, set(terms(text))) or s in set(terms(text))
 
 
 def _in_found(s: str, found: set[str]) -> bool:
@@ -233,6 +255,16 @@ class _SoftMatcher:
             w = vectors(list(self.vocab))
             self.sims = np.asarray(q) @ np.asarray(w).T  # terms x words
 
+    def nearest(self, c: Candidate) -> dict[str, float]:
+        """Each common-word question term's closest cosine to a word of the passage."""
+        if self.sims is None:
+            return {}
+        cols = [self.vocab[w] for w in content_words(c.text) if w in self.vocab]
+        if not cols:
+            return {}
+        best = self.sims[:, cols].max(axis=1)
+        return {t.stem: float(b) for t, b in zip(self.terms, best, strict=True)}
+
     def coverage(self, c: Candidate, found: set[str]) -> float:
         if self.sims is None:
             return 0.0
@@ -251,6 +283,12 @@ class WordVectors:
         self._corpus = corpus
         self._cache: dict[str, np.ndarray] = {}
         self._max = max_cached
+
+    def near(self, nouns: Sequence[str], words: Sequence[str], at: float = SOFT_MATCH) -> bool:
+        """Is one of ``nouns`` within cosine ``at`` of one of ``words`` ("metal" and "tungsten": 0.53)?"""
+        if not nouns or not words:
+            return False
+        return bool((self(list(nouns)) @ self(list(words)).T).max() >= at)
 
     def __call__(self, items: Sequence[str]) -> np.ndarray:
         todo = [w for w in dict.fromkeys(items) if w not in self._cache]

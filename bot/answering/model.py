@@ -91,6 +91,7 @@ GATES: dict[str, str] = {
     "name-not-in-passage": "the best passage lacks a name or number the question asks about",
     "figure-not-in-passage": "the question asks for a number, amount, share, time or duration and the passage holds none",
     "country-for-who": "the question asks who, and the name the passage puts nearest its terms is a country",
+    "asked-thing-not-in-passage": "the question counts a thing (how much nickel) or asks who holds an office (the president of) that the passage does not name",
 }
 """The refusing rules, by name, in the order they are tried."""
 
@@ -107,6 +108,10 @@ def gate(features: Mapping[str, float]) -> str | None:
         return "figure-not-in-passage"
     if features.get("span_country_for_who", 0.0) > 0:
         return "country-for-who"
+    # "How much nickel will the venture produce?" is not answered by the venture's tonnage of tungsten, nor "Who is
+    # the president of X?" by a sentence about X's minister.
+    if features.get("thing_missing", 0.0) > 0:
+        return "asked-thing-not-in-passage"
     return None
 
 

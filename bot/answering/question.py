@@ -106,6 +106,8 @@ _FRAME = frozenset(
 )
 # "how much", "how large", ... ask for a kind of answer; they are not topic words.
 _HOW = re.compile(r"\bhow\s+(?:much|many|large|big|high|low|long|far|soon|often|old|heavy|tall|deep|wide|fast)\b", re.I)
+# "Which countries", "what companies", "who are the ...": the question asks for more than one.
+_PLURAL = re.compile(rf"\b(?:which|what)\s+(?:\w+\s+)?(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_NAME_NOUNS})(?<=s)\b|\b(?:who|what|which)\s+(?:are|were)\b", re.I)
 _CLASS_NOUNS = re.compile(rf"\b(?:which|what)\s+(?:\w+\s+)?({_PERSON_NOUNS}|{_PLACE_NOUNS}|{_NAME_NOUNS}|{_TIME_NOUNS})\b", re.I)
 
 
@@ -132,6 +134,8 @@ class Question:
     mentioned: set[str]  # lower-case words of the question (and recent turns): a span they hold is not new
     name_groups: list[list[str]] = field(default_factory=list)  # stems of each name asked about ("tugh", "temur")
     common: frozenset[str] = frozenset()  # words the corpus writes in lower case: "Summit" is not a name
+    plural: bool = False  # "which countries ...", "who are the partners": a list may answer it
+    thing: str | None = None  # stem of what "how much X" counts ("nickel") or whose holder "who is the X of" asks ("president")
 
     @property
     def asked(self) -> list[Term]:
@@ -195,7 +199,31 @@ def analyse(question: str, vocab: Vocabulary, history: Sequence[Turn] = ()) -> Q
                     out[s] = Term(s, s, vocab.weight(s) * factor, history=True)
         mentioned |= mentioned_words(turn.question)
     stems = [[stem(w) for w in g] for g in groups]
-    return Question(question, wanted(question), list(out.values()), mentioned, [g for g in stems if g], vocab.common)
+    plural = bool(_PLURAL.search(question))
+    return Question(
+        question, wanted(question), list(out.values()), mentioned, [g for g in stems if g], vocab.common, plural, asked_thing(question)
+    )
+
+
+# "How much nickel", "how many new jobs": the noun a quantity question counts (time units and money aside:
+# those ask for a duration or an amount, whatever they are of).
+_MEASURED = re.compile(r"\bhow\s+(?:much|many)\s+(?:(?:new|more|extra|[a-z]+(?:al|ic|ive|ous|ful|ern))\s+)?([a-z][a-z-]{2,})\b", re.I)
+_NOT_A_THING = frozenset(
+    stem(w) for w in ["money", "time", "years", "months", "weeks", "days", "hours", "minutes", "decades", "centuries", "times", "more", "less", "did", "does", "do", "is", "was", "are", "were", "will", "would", "has", "have", "had", "can", "could", "of"]
+)
+
+
+# "Who is the president of Brazil?", "who was the chief executive of ...": the office whose holder is asked.
+_OFFICE = re.compile(r"\bwho\s+(?:is|was|are|were)\s+(?:the\s+|its\s+|their\s+)?(?:[a-z]+\s+)?([a-z]{3,})\s+(?:of|for|at)\b", re.I)
+
+
+def asked_thing(question: str) -> str | None:
+    """The stem of what a "how much/many X" question counts, or of the office "who is the X of" asks about; or None."""
+    m = _MEASURED.search(question) or _OFFICE.search(question)
+    if not m or m.group(1).lower() in STOPWORDS:
+        return None
+    s = stem(m.group(1).lower())
+    return None if s in _NOT_A_THING else s
 
 
 def without_instructions(question: str) -> str:
