@@ -128,7 +128,8 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["retrieval_rank"] = 1.0 / (1 + c.rank)
         f["coverage"] = sum(t.weight for t in scored if t.stem in core) / total
         f["context_coverage"] = sum(t.weight for t in scored if t.stem in extra) / total
-        f["soft_coverage"] = soft.coverage(c, everywhere) / total if soft else 0.0
+        near = soft.nearest(c) if soft else {}  # each common-word term's closest passage word (cosine)
+        f["soft_coverage"] = soft.coverage(near, everywhere) / total if soft else 0.0
         groups = question.name_groups
         f["names_found"] = sum(any(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
         f["names_in_core"] = sum(any(s in core or _in_found(s, core) for s in g) for g in groups) / len(groups) if groups else 1.0
@@ -137,7 +138,6 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["rarest_found"] = max((t.weight for t in asked if t.stem in core), default=0.0) / (ctx.max_weight or 1.0)
         # "How much palladium ..." over a passage about lithium: the topic word is missing and nothing near it stands
         # in (0.29), where a paraphrase ("financing" for "loan", 0.76) has a close word.
-        near = soft.nearest(c) if soft else {}
         m = question.thing
         f["thing_missing"] = float(
             m is not None and m not in everywhere and not _named_in(m, f"{c.text} {title}") and near.get(m, 0.0) < SOFT_MATCH
@@ -180,7 +180,8 @@ def _negated(text: str) -> bool:
 
 def _named_in(s: str, text: str) -> bool:
     """Is the stem ``s`` (or one extending it by a suffix) a word of ``text``?"""
-    return _in_found(s, set(terms(text))) or s in set(terms(text))
+    words_ = set(terms(text))
+    return s in words_ or _in_found(s, words_)
 
 
 def _in_found(s: str, found: set[str]) -> bool:
@@ -265,14 +266,9 @@ class _SoftMatcher:
         best = self.sims[:, cols].max(axis=1)
         return {t.stem: float(b) for t, b in zip(self.terms, best, strict=True)}
 
-    def coverage(self, c: Candidate, found: set[str]) -> float:
-        if self.sims is None:
-            return 0.0
-        cols = [self.vocab[w] for w in content_words(c.text) if w in self.vocab]
-        if not cols:
-            return 0.0
-        best = self.sims[:, cols].max(axis=1)
-        return float(sum(t.weight * max(0.0, float(b)) for t, b in zip(self.terms, best, strict=True) if t.stem not in found))
+    def coverage(self, near: dict[str, float], found: set[str]) -> float:
+        """Weighted closeness of the terms not in ``found``, from :meth:`nearest`'s cosines."""
+        return sum(t.weight * max(0.0, near[t.stem]) for t in self.terms if t.stem not in found and t.stem in near)
 
 
 class WordVectors:
