@@ -267,10 +267,27 @@ def fit_conditional_logit(
 
 
 def _shortlist(prefilter: Model, it: Item, cheap: list[int]) -> np.ndarray:
+    """As the answerer shortlists (model.pick_shortlist): the prefilter's best among the candidates the gates pass."""
+    from bot.answering.model import pick_shortlist
+
     if len(it.features) <= SHORTLIST:
         return np.arange(len(it.features))
-    order = np.argsort(-prefilter.score(it.features[:, cheap]), kind="stable")
-    return order[:SHORTLIST]
+    scores = prefilter.score(it.features[:, cheap]).tolist()
+    return np.asarray(pick_shortlist(scores, _passing(it), SHORTLIST), dtype=int)
+
+
+_PASSING: dict[str, list[bool]] = {}
+
+
+def _passing(it: Item) -> list[bool]:
+    """Which of the item's candidates the gates pass (gates read features only, so once per question)."""
+    if it.id not in _PASSING:
+        from bot.answering.features import FEATURES
+        from bot.answering.model import gate
+
+        names = list(FEATURES)
+        _PASSING[it.id] = [gate(dict(zip(names, map(float, row), strict=True))) is None for row in it.features]
+    return _PASSING[it.id]
 
 
 @dataclass

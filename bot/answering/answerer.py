@@ -26,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 
 from bot.answering.candidates import Candidate, Excluded, candidates
 from bot.answering.features import Context, WordVectors, compute
-from bot.answering.model import GATES, AnswerModel, gate, refusal_features, sigmoid
+from bot.answering.model import GATES, AnswerModel, gate, pick_shortlist, refusal_features, sigmoid
 from bot.answering.question import Question, Vocabulary, analyse
 from bot.answering.shortanswer import span_features
 from bot.types import Turn
@@ -100,7 +100,8 @@ class Answerer:
             return list(cands)
         for c in cands:
             c.score = model.prefilter.score(c.features)
-        return sorted(cands, key=lambda c: -c.score)[: model.shortlist]
+        keep = pick_shortlist([c.score for c in cands], [gate(c.features) is None for c in cands], model.shortlist)
+        return [cands[i] for i in keep]
 
     def score_candidates(
         self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), vector: np.ndarray | None = None

@@ -33,6 +33,7 @@ FEATURES: dict[str, str] = {
     "missing_rarest": "weight of the rarest question term the passage lacks, over the corpus's largest weight",
     "rarest_found": "weight of the rarest question term the core holds, over the corpus's largest weight",
     "thing_missing": "the question counts a thing (how much nickel) or asks who holds an office (the president of) that the passage never names",
+    "thing_match": "how surely the passage names that thing: 1 written out (or no thing asked), else the closest word's cosine",
     "unmatched_rarest": "weight of the rarest common-word question term the passage lacks with no word near it in meaning either",
     "negation_mismatch": "one of question and core is negated (not, never, no ...) and the other is not",
     "unseen": "idf-weighted share of the question's common words the corpus never uses",
@@ -114,6 +115,9 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     ideal_bm25 = total * (BM25_K1 + 1) / (1 + BM25_K1) or 1.0
     title_found: dict[str, set[str]] = {}
     negated = _negated(question.text)
+    asks_last = bool(_LAST.search(question.text))
+    # Each word of the asked thing, and whether the articles use it anywhere (then it must be there as written).
+    thing = {t: t in ctx.doc_freq or corpus_spelling(t, ctx.doc_freq) is not None for t in question.thing}
     soft = _SoftMatcher(question, cands, ctx.word_vectors, matcher) if ctx.word_vectors else None
     for c in cands:
         title = f"{c.hit.meta.get('title', '')}"
@@ -137,14 +141,16 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["missing_rarest"] = max(lacking, default=0.0) / (ctx.max_weight or 1.0)
         f["rarest_found"] = max((t.weight for t in asked if t.stem in core), default=0.0) / (ctx.max_weight or 1.0)
         # "How much palladium ..." over a passage about lithium: the topic word is missing and nothing near it stands
-        # in (0.29), where a paraphrase ("financing" for "loan", 0.76) has a close word.
-        m = question.thing
-        f["thing_missing"] = float(
-            m is not None and m not in everywhere and not _named_in(m, f"{c.text} {title}") and near.get(m, 0.0) < SOFT_MATCH
-        )
+        # in (0.29), where a paraphrase ("financing" for "loan", 0.76) has a close word. A word the articles
+        # themselves use must be there as written: "copper" is 0.74 from "metals", a passage on "rare metals" is
+        # not about copper, and an article that says "copper" elsewhere would say it where it gives the amount.
+        named = {t: t in everywhere or _named_in(t, f"{c.text} {title}") for t in thing}
+        f["thing_missing"] = float(any(not named[t] and (seen or near.get(t, 0.0) < SOFT_MATCH) for t, seen in thing.items()))
+        # Passing that gate on a near word is weaker evidence than the word itself ("silver" is 0.60 from "metal").
+        f["thing_match"] = min((1.0 if named[t] else max(0.0, near.get(t, 0.0)) for t in thing), default=1.0)
         unmatched = [t.weight for t in asked if not t.name and not t.head and t.stem not in everywhere and near.get(t.stem, 0.0) < SOFT_MATCH]
         f["unmatched_rarest"] = max(unmatched, default=0.0) / (ctx.max_weight or 1.0)
-        f["negation_mismatch"] = float(negated != _negated(c.core))
+        f["negation_mismatch"] = float(negated != (_negated(c.core) and not (asks_last and _NOT_SINCE.search(c.core))))
         f["unseen"] = unseen
         f["unseen_name"] = unseen_name
         f["bm25"] = _bm25(scored, c.core, core) / ideal_bm25
@@ -172,6 +178,12 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
 
 
 _NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot|n't)\b|n't\b", re.IGNORECASE)
+
+
+# "When did X last mine it?" is answered by "X has not mined it since 2015": a negation that says when, not one
+# that contradicts the question.
+_LAST = re.compile(r"\blast\b", re.IGNORECASE)
+_NOT_SINCE = re.compile(r"(?:\b(?:not|never)\b|n't\b)[^.;]*?\bsince\b", re.IGNORECASE)
 
 
 def _negated(text: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -113,6 +113,14 @@ def gate(features: Mapping[str, float]) -> str | None:
     if features.get("thing_missing", 0.0) > 0:
         return "asked-thing-not-in-passage"
     return None
+
+
+def pick_shortlist(prefilter_scores: Sequence[float], passing: Sequence[bool], size: int) -> list[int]:
+    """Which candidates to encode and score: the ``size`` best by the prefilter that the gates pass (none of the
+    others can be chosen, so they would only take a place: "The US and Kazakhstan signed ..." for a who
+    question); when none passes, the ``size`` best, so the refusal names the best one's gate."""
+    order = sorted(range(len(prefilter_scores)), key=lambda i: -prefilter_scores[i])
+    return [i for i in order if passing[i]][:size] or order[:size]
 
 
 @dataclass(frozen=True)

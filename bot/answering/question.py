@@ -135,7 +135,7 @@ class Question:
     name_groups: list[list[str]] = field(default_factory=list)  # stems of each name asked about ("tugh", "temur")
     common: frozenset[str] = frozenset()  # words the corpus writes in lower case: "Summit" is not a name
     plural: bool = False  # "which countries ...", "who are the partners": a list may answer it
-    thing: str | None = None  # stem of what "how much X" counts ("nickel") or whose holder "who is the X of" asks ("president")
+    thing: tuple[str, ...] = ()  # terms of what "how much X" counts ("nickel"), the office "who is the X of" asks ("prime", "minist")
 
     @property
     def asked(self) -> list[Term]:
@@ -213,17 +213,34 @@ _NOT_A_THING = frozenset(
 )
 
 
-# "Who is the president of Brazil?", "who was the chief executive of ...": the office whose holder is asked.
-_OFFICE = re.compile(r"\bwho\s+(?:is|was|are|were)\s+(?:the\s+|its\s+|their\s+)?(?:[a-z]+\s+)?([a-z]{3,})\s+(?:of|for|at)\b", re.I)
+# "Who is the president of Brazil?", "who was the finance minister of ...": the office whose holder is asked, with
+# the word that makes it a different office ("prime", "finance"); "What is the population of ...": the quantity.
+_OFFICE = re.compile(r"\bwho\s+(?:is|was|are|were)\s+(?:the\s+|its\s+|their\s+)?(?:([a-z]+)\s+)?([a-z]{3,})\s+(?:of|for|at)\b", re.I)
+_HOLDER_OF = re.compile(r"\b(?i:who\s+(?:is|was|are|were)\s+(?:the\s+)?)(?:[A-Z][\w.-]*\s+)*[A-Z][\w.-]*(?:'s?|’s?)\s+(?:([a-z]+)\s+)?([a-z]{3,})\s*\??$")
+_QUANTITY = re.compile(r"\bwhat\s+(?:is|was|are|were)\s+the\s+(?:([a-z]+)\s+)?([a-z]{3,})\s+(?:of|for|on|in)\b", re.I)
+# Words before an office or quantity that do not change what it is ("the former president", "the total cost").
+_ANY_HOLDER = frozenset(stem(w) for w in ["former", "current", "new", "first", "last", "next", "previous", "present", "late", "then", "total", "main", "overall", "exact", "annual", "average", "estimated", "expected"])
+# Nouns that only frame what is asked ("What is the name of ...", "the share of"): the thing is the words around them.
+_FRAME_NOUNS = frozenset(
+    stem(w)
+    for w in ["name", "number", "amount", "total", "value", "size", "percentage", "share", "proportion", "part", "portion", "kind", "type", "sort",
+              "purpose", "role", "reason", "result", "date", "year", "time", "period", "level", "status", "goal", "aim", "focus", "meaning", "term",
+              "word", "title", "point", "rest", "majority", "cause", "effect", "use", "form", "source", "way", "basis", "state", "one", "rate"]
+)
 
 
-def asked_thing(question: str) -> str | None:
-    """The stem of what a "how much/many X" question counts, or of the office "who is the X of" asks about; or None."""
-    m = _MEASURED.search(question) or _OFFICE.search(question)
-    if not m or m.group(1).lower() in STOPWORDS:
-        return None
-    s = stem(m.group(1).lower())
-    return None if s in _NOT_A_THING else s
+def asked_thing(question: str) -> tuple[str, ...]:
+    """What a question counts ("how much nickel"), whose holder it asks ("who is the prime minister of") or which
+    quantity it asks ("what is the population of"), as index terms; empty when it asks none of these."""
+    if m := _MEASURED.search(question):
+        words_ = [m.group(1)]
+    elif m := (_OFFICE.search(question) or _HOLDER_OF.search(question.strip()) or _QUANTITY.search(question)):
+        words_ = [w for w in (m.group(1), m.group(2)) if w and w.lower() not in STOPWORDS]
+    else:
+        return ()
+    # Folded as the index folds them, so "tonnes" is the "ton" of "12,000 mt" and "chief executive" the "ceo".
+    folded = terms(" ".join(words_))
+    return tuple(s for s in folded if s not in _NOT_A_THING and s not in _ANY_HOLDER and s not in _FRAME_NOUNS)
 
 
 def without_instructions(question: str) -> str:

@@ -15,6 +15,12 @@ from index.text import STOPWORDS
 
 # Lower-case words that may stand inside a name ("University of Paris", "Jerónimo de Ayanz y Beaumont").
 _NAME_JOINERS = frozenset({"of", "de", "del", "della", "du", "da", "di", "dos", "van", "von", "der", "den", "al", "el", "la", "le", "y", "bin", "ibn", "the"})
+# Words that open a sentence with a capital but are never a name ("Several agreements were signed ..."); the
+# corpus's own lower-case words (``common``) and the stopwords are the rest of that test.
+_OPENERS = frozenset(
+    {"several", "every", "another", "various", "numerous", "multiple", "overall", "meanwhile", "however", "still", "later", "earlier",
+     "instead", "indeed", "moreover", "furthermore", "nevertheless", "nonetheless", "thus", "hence", "today", "yesterday", "tomorrow"}
+)
 _TOKEN = re.compile(r"[^\W_][\w'’.&+-]*[\w+]|[^\W_]")
 
 
@@ -32,7 +38,8 @@ def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
         if run:
             first = run[0]
             opening = first.start() == 0 or text[max(0, first.start() - 2) : first.start()].strip() in ('"', "“", "(")
-            lone_common = len(run) == 1 and (first.group(0).lower() in common or first.group(0).lower() in STOPWORDS)
+            lower = first.group(0).lower()
+            lone_common = len(run) == 1 and (lower in common or lower in STOPWORDS or lower in _OPENERS)
             if not (opening and lone_common) and not (len(run) == 1 and first.group(0) == "I"):
                 out.append(Span(text[first.start() : run[-1].end()], first.start(), run[-1].end(), "name"))
         run.clear()
@@ -76,7 +83,9 @@ def spans(text: str, kinds: Iterable[str], common: frozenset[str] = frozenset())
     kinds = set(kinds)
     out: list[Span] = []
     if "name" in kinds:
-        out += name_spans(text, common)
+        # "Nov." of "a Nov. 6 meeting" is capitalised, but it is a date's month, not a name.
+        dates = [(t.start, t.end) for t in times(text)]
+        out += [n for n in name_spans(text, common) if not any(a < n.end and n.start < b for a, b in dates)]
     if kinds & {"number", "money", "percent"}:
         out += [s for s in number_spans(text) if s.kind in kinds]
     if "time" in kinds:
