@@ -123,7 +123,9 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         title = f"{c.hit.meta.get('title', '')}"
         if title not in title_found:
             title_found[title] = matcher.found(title)
-        core = matcher.found(c.core)
+        # A core that points back ("The agreement was signed by ...") given with the sentence it points to says what
+        # that sentence names: the pair's words count as the core's.
+        core = matcher.found(c.text if c.pair and refers_back(c.core) else c.core)
         extra = (matcher.found(c.context) | title_found[title]) - core if c.pair else title_found[title] - core
         everywhere = core | extra
         f = c.features
