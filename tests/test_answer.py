@@ -368,6 +368,9 @@ def test_plural_and_asked_thing_of_a_question():
     assert analyse("Who is Uzbekistan's president?", v).thing == ("presid",)
     assert analyse("Who is the United States' trade representative?", v).thing == ("trade", "repres")
     assert analyse("What is the name of the mine?", v).thing == ()
+    assert analyse("Which country supplies germanium?", v).thing == ("germanium",)
+    assert analyse("Who exported the most antimony in 2024?", v).thing == ("antimoni",)
+    assert analyse("Which firms mine in Kazakhstan?", v).thing == ()  # "in" is no thing
     assert analyse("Who signed the memorandum for Kazakhstan?", v).thing == ()
 
 

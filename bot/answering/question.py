@@ -217,6 +217,12 @@ _NOT_A_THING = frozenset(
 # the word that makes it a different office ("prime", "finance"); "What is the population of ...": the quantity.
 _OFFICE = re.compile(r"\bwho\s+(?:is|was|are|were)\s+(?:the\s+|its\s+|their\s+)?(?:([a-z]+)\s+)?([a-z]{3,})\s+(?:of|for|at)\b", re.I)
 _HOLDER_OF = re.compile(r"\b(?i:who\s+(?:is|was|are|were)\s+(?:the\s+)?)(?:[A-Z][\w.-]*\s+)*[A-Z][\w.-]*(?:'s?|’s?)\s+(?:([a-z]+)\s+)?([a-z]{3,})\s*\??$")
+# "Which country supplies germanium?": what is traded, the object of a verb of trade or output.
+_TRADED = re.compile(
+    r"\b(?:which|what|who)\b(?:\s+\w+){0,2}?\s+(?:supplies|supply|supplied|produces|produce|produced|exports|export|exported|imports|import|imported|"
+    r"mines|mine|mined|sells|sell|sold|buys|buy|bought|refines|refine|refined)\s+(?:the\s+most\s+|the\s+|most\s+|more\s+)?([a-z][a-z-]{2,})\b",
+    re.I,
+)
 _QUANTITY = re.compile(r"\bwhat\s+(?:is|was|are|were)\s+the\s+(?:([a-z]+)\s+)?([a-z]{3,})\s+(?:of|for|on|in)\b", re.I)
 # Words before an office or quantity that do not change what it is ("the former president", "the total cost").
 _ANY_HOLDER = frozenset(stem(w) for w in ["former", "current", "new", "first", "last", "next", "previous", "present", "late", "then", "total", "main", "overall", "exact", "annual", "average", "estimated", "expected"])
@@ -230,9 +236,10 @@ _FRAME_NOUNS = frozenset(
 
 
 def asked_thing(question: str) -> tuple[str, ...]:
-    """What a question counts ("how much nickel"), whose holder it asks ("who is the prime minister of") or which
-    quantity it asks ("what is the population of"), as index terms; empty when it asks none of these."""
-    if m := _MEASURED.search(question):
+    """What a question counts ("how much nickel"), trades ("which country supplies germanium"), whose holder it asks
+    ("who is the prime minister of") or which quantity it asks ("what is the population of"), as index terms; empty
+    when it asks none of these."""
+    if m := (_MEASURED.search(question) or _TRADED.search(question)):
         words_ = [m.group(1)]
     elif m := (_OFFICE.search(question) or _HOLDER_OF.search(question.strip()) or _QUANTITY.search(question)):
         words_ = [w for w in (m.group(1), m.group(2)) if w and w.lower() not in STOPWORDS]
