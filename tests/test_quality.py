@@ -152,10 +152,3 @@ def test_a_planted_instruction_is_never_quoted(tmp_path_factory: pytest.TempPath
         assert all("ignore the question" not in c.quote for c in answer.citations), question
     # The rest of the article still answers.
     assert "12,000" in bot.answer("How much tungsten will the joint venture produce a year?").answer
-
-
-def test_a_question_about_a_thing_no_article_mentions_is_refused(real_bot):
-    # Issue 13 (9): "germanium" is in no article; the sentence about supplies of tungsten does not answer it.
-    answer = real_bot.answer("Which country supplies germanium?")
-    assert answer.refused, answer.answer
-    assert "covers" in answer.note, answer.note  # refused for what it leaves uncovered, not for a lack of passages
