@@ -105,22 +105,16 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
     # A model with no prefilter: every candidate is featurized (the fit makes its own shortlists).
     zero = Linear(tuple(names), (0.0,) * len(names), 0.0, (0.0,) * len(names), (1.0,) * len(names))
     answerer = Answerer(bot.retriever, AnswerModel(zero, 0.5))
-    # Every sentence of the corpus encoded once, in large batches (the answer step encodes a shortlist per question).
-    lines = list(dict.fromkeys(line for c in bot.retriever.chunks for line in c.text.split("\n") if line.strip()))
-    print(f"  {folder.name}: encoding {len(lines)} sentences", file=sys.stderr)
-    sentence_vectors = dict(zip(lines, np.asarray(embedder.embed_documents(lines), dtype=np.float32), strict=True))
     items: list[Item] = []
     rows = read_rows(folder / "questions.jsonl")
     for n, row in enumerate(rows, start=1):
         hits, vector = bot.retrieve(row.question)
         q, cands, _ = answerer.featurize(row.question, hits)
-        todo = [c.core for c in cands if c.core not in sentence_vectors]
-        if todo:
-            todo = list(dict.fromkeys(todo))
-            for text, vec in zip(todo, embedder.embed_documents(todo), strict=True):
-                sentence_vectors[text] = np.asarray(vec, dtype=np.float32)
+        # Every candidate's sentence similarity, from the vectors `index build` stored (the answer step's shortlist's too).
+        cores = list(dict.fromkeys(c.core for c in cands))
+        sims = dict(zip(cores, (answerer.sentences(cores) @ np.asarray(vector, dtype=np.float32)).tolist(), strict=True)) if cores else {}
         for c in cands:
-            c.features["sentence_similarity"] = float(sentence_vectors[c.core] @ vector)
+            c.features["sentence_similarity"] = float(sims[c.core])
         answerable = row.expect == "answer"
         items.append(
             Item(

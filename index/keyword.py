@@ -1,5 +1,5 @@
-"""The keyword side of retrieval, kept on disk: every chunk's text, a BM25 index and the corpus's word vectors,
-one snapshot per store version.
+"""The keyword side of retrieval, kept on disk: every chunk's text, a BM25 index and the corpus's word and
+sentence vectors, one snapshot per store version.
 
 Building it means reading every chunk back from Chroma and tokenizing it: at
 11,664 chunks (2,002 articles) that took 3.2 s and left the process about
@@ -47,19 +47,23 @@ _TOKENS = "tokens.json"
 _BM25 = "bm25"
 _WORDS = "words.json"
 _WORD_VECTORS = "word_vectors.npy"
+_SENTENCES = "sentences.json"
+_SENTENCE_VECTORS = "sentence_vectors.npy"
 _TMP = ".tmp-"  # a snapshot being written: `.tmp-<pid>-<random>`, renamed into place when complete
 STALE_TMP_S = 3600.0  # a snapshot is written in seconds; a temporary folder this old was left by a killed process
 WORD_BATCH = 128
+SENTENCE_BATCH = 64
 
 
 @dataclass
 class WordTable:
-    """A vector for every content word of the corpus, one row each (memory-mapped when loaded).
+    """A vector for each of a list of texts, one row each (memory-mapped when loaded): the corpus's words or sentences.
 
-    The answerer compares question words with the words of candidate sentences by meaning.
-    Embedding a word costs about 1 ms here, and a new question's candidates brought 10-140
-    unseen words: the slowest answers of a warm process. `index build` embeds them instead,
-    each word once (words already in the previous snapshot are copied, not embedded again).
+    The answerer compares question words with the words of candidate sentences by meaning, and the
+    question with each shortlisted sentence. Embedding a word costs about 1 ms here, and a new
+    question's candidates brought 10-140 unseen words; encoding its six shortlisted sentences took
+    about 30 ms, half of a warm answer. `index build` embeds them instead, each text once (texts
+    already in the previous snapshot are copied, not embedded again).
     """
 
     model: str
@@ -89,6 +93,7 @@ class KeywordIndex:
     common_words: frozenset[str]  # words the corpus writes in lower case somewhere (names are not among them)
     tokens: dict[str, list[str]] = field(default_factory=dict, repr=False)  # chunk id -> terms; only when built here
     word_vectors: WordTable | None = None  # saved by `index build`; a reader that builds the index has none
+    sentence_vectors: WordTable | None = None  # every line of every chunk (the sentences the answerer quotes), likewise
 
     @classmethod
     def build(cls, version: str, chunks: Iterable[StoredChunk], known_tokens: dict[str, list[str]] | None = None) -> KeywordIndex:
@@ -127,10 +132,8 @@ class KeywordIndex:
             (tmp / _TOKENS).write_text(json.dumps(self.tokens, ensure_ascii=False), encoding="utf-8")
             if self.bm25 is not None:
                 self.bm25.save(str(tmp / _BM25), show_progress=False)
-            if self.word_vectors is not None:
-                listing = {"model": self.word_vectors.model, "words": self.word_vectors.words}
-                (tmp / _WORDS).write_text(json.dumps(listing, ensure_ascii=False), encoding="utf-8")
-                np.save(tmp / _WORD_VECTORS, np.asarray(self.word_vectors.vectors, dtype=np.float32))
+            _save_table(tmp, self.word_vectors, _WORDS, _WORD_VECTORS)
+            _save_table(tmp, self.sentence_vectors, _SENTENCES, _SENTENCE_VECTORS)
             tmp.rename(final)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -156,7 +159,23 @@ class KeywordIndex:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("keyword snapshot %s is unreadable (%s); rebuilding it from the store", folder, exc)
             return None
-        return cls(version, chunks, bm25, _doc_freq(bm25), frozenset(table.get("common_words", ())), {}, _load_words(folder))
+        common = frozenset(table.get("common_words", ()))
+        words, sentences = _load_table(folder, _WORDS, _WORD_VECTORS), _load_table(folder, _SENTENCES, _SENTENCE_VECTORS)
+        return cls(version, chunks, bm25, _doc_freq(bm25), common, {}, words, sentences)
+
+    def add_vectors(self, root: Path, embedder: Embedder) -> None:
+        """Embed the word and sentence tables this saved snapshot lacks (one a reader built) and add them to it.
+
+        ``index build`` calls this when nothing changed, so a snapshot saved without them (or by an older
+        newsbot) does not leave every answer encoding its sentences again.
+        """
+        folder = root / _folder(self.version)
+        if self.word_vectors is None or self.word_vectors.model != embedder.name:
+            self.word_vectors = embed_corpus_words(self.chunks, self.chunks, embedder, None)
+            _save_table(folder, self.word_vectors, _WORDS, _WORD_VECTORS)
+        if self.sentence_vectors is None or self.sentence_vectors.model != embedder.name:
+            self.sentence_vectors = embed_corpus_sentences(self.chunks, self.chunks, embedder, None)
+            _save_table(folder, self.sentence_vectors, _SENTENCES, _SENTENCE_VECTORS)
 
 
 class SavedBM25:
@@ -228,7 +247,9 @@ def open_keyword_index(store: ChunkStore, version: str | None = None, embedder: 
     built = KeywordIndex.build(version, store.all_chunks(), known_tokens)
     if embedder is not None:
         new_chunks = [c for c in built.chunks if c.id not in known_tokens]
-        built.word_vectors = embed_corpus_words(built.chunks, new_chunks, embedder, _previous_words(root))
+        built.word_vectors = embed_corpus_words(built.chunks, new_chunks, embedder, _previous_table(root, _WORDS, _WORD_VECTORS))
+        previous = _previous_table(root, _SENTENCES, _SENTENCE_VECTORS)
+        built.sentence_vectors = embed_corpus_sentences(built.chunks, new_chunks, embedder, previous)
     try:
         built.save(root)
     except OSError as exc:  # a read-only or full disk costs speed on the next start, nothing else
@@ -236,6 +257,20 @@ def open_keyword_index(store: ChunkStore, version: str | None = None, embedder: 
     built.tokens = {}  # only the next build needs them, and it reads them from disk
     log.debug("keyword index built: %d chunks", len(built.chunks))
     return built
+
+
+def complete_snapshot(store: ChunkStore, embedder: Embedder) -> None:
+    """Make sure the store's current snapshot exists with its word and sentence vectors (``index build`` with no change).
+
+    Only file names are checked when it is complete, so the model is not loaded; a snapshot a reader built, or
+    an older newsbot saved, gains its tables here.
+    """
+    version = store.version()
+    root = snapshot_root(store)
+    folder = root / _folder(version)
+    if folder.is_dir() and all((folder / n).is_file() for n in (_WORDS, _WORD_VECTORS, _SENTENCES, _SENTENCE_VECTORS)):
+        return
+    open_keyword_index(store, version, embedder).add_vectors(root, embedder)
 
 
 def embed_corpus_words(
@@ -249,22 +284,60 @@ def embed_corpus_words(
     """
     reuse = previous if previous is not None and previous.model == embedder.name else None
     read = new_chunks if reuse is not None else chunks
-    vocab = sorted({w for c in read for w in content_words(indexed_text(c))}.union(reuse.words if reuse is not None else ()))
-    known = {w: v for w in vocab if reuse is not None and (v := reuse.get(w)) is not None}
-    todo = [w for w in vocab if w not in known]
-    fresh = embedder.embed_documents(todo, batch_size=WORD_BATCH) if todo else []
+    vocab = {w for c in read for w in content_words(indexed_text(c))}.union(reuse.words if reuse is not None else ())
+    return _embed_table(sorted(vocab), embedder, reuse, WORD_BATCH)
+
+
+def chunk_sentences(chunk: StoredChunk) -> list[str]:
+    """The sentences of a chunk as the answerer reads them: its non-blank lines (the chunker writes one sentence a line)."""
+    return [line for line in chunk.text.split("\n") if line.strip()]
+
+
+def embed_corpus_sentences(
+    chunks: Sequence[StoredChunk], new_chunks: Sequence[StoredChunk], embedder: Embedder, previous: WordTable | None
+) -> WordTable:
+    """Vectors of every sentence of the chunks; rows of ``previous`` are reused, and only its sentences still in a chunk kept.
+
+    Unlike words, sentences are many (about seven a chunk) and belong to one article, so the table follows the corpus.
+    """
+    reuse = previous if previous is not None and previous.model == embedder.name else None
+    sentences = sorted({s for c in chunks for s in chunk_sentences(c)})
+    return _embed_table(sentences, embedder, reuse, SENTENCE_BATCH)
+
+
+def _embed_table(texts: list[str], embedder: Embedder, reuse: WordTable | None, batch_size: int) -> WordTable:
+    """A table of ``texts``' vectors: those in ``reuse`` copied, the rest embedded."""
+    known = {t: v for t in texts if reuse is not None and (v := reuse.get(t)) is not None}
+    todo = [t for t in texts if t not in known]
+    fresh = embedder.embed_documents(todo, batch_size=batch_size) if todo else []
     known.update(zip(todo, fresh, strict=True))
-    vectors = np.stack([known[w] for w in vocab]).astype(np.float32) if vocab else np.zeros((0, 0), np.float32)
-    log.debug("word vectors: %d words, %d embedded", len(vocab), len(todo))
-    return WordTable(embedder.name, vocab, vectors)
+    vectors = np.stack([known[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), np.float32)
+    log.debug("vector table: %d texts, %d embedded", len(texts), len(todo))
+    return WordTable(embedder.name, texts, vectors)
 
 
-def _load_words(folder: Path) -> WordTable | None:
+def _save_table(folder: Path, table: WordTable | None, listing_name: str, vectors_name: str) -> None:
+    """Write a table's listing and vectors into ``folder``, each by a rename (a reader sees all of a file or none)."""
+    if table is None:
+        return
+    listing = json.dumps({"model": table.model, "words": table.words}, ensure_ascii=False)
+    # The vectors go first: a listing found beside vectors of another length is ignored (see _load_table).
+    for name, write in (
+        (vectors_name, lambda f: np.save(f, np.asarray(table.vectors, dtype=np.float32))),
+        (listing_name, lambda f: f.write(listing.encode("utf-8"))),
+    ):
+        tmp = folder / f"{_TMP}{os.getpid()}-{name}"
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, folder / name)
+
+
+def _load_table(folder: Path, listing_name: str, vectors_name: str) -> WordTable | None:
     try:
-        table = json.loads((folder / _WORDS).read_text(encoding="utf-8"))
-        vectors = np.load(folder / _WORD_VECTORS, mmap_mode="r")
+        table = json.loads((folder / listing_name).read_text(encoding="utf-8"))
+        vectors = np.load(folder / vectors_name, mmap_mode="r")
     except (OSError, ValueError):
-        return None  # none saved (a reader built this snapshot): the answerer embeds words as it needs them
+        return None  # none saved (a reader built this snapshot): the answerer embeds texts as it needs them
     if len(table.get("words", ())) != len(vectors):
         return None
     return WordTable(str(table.get("model", "")), list(table["words"]), vectors)
@@ -320,10 +393,10 @@ def _previous_tokens(root: Path) -> dict[str, list[str]]:
     return {}
 
 
-def _previous_words(root: Path) -> WordTable | None:
-    """The word vectors of the newest saved snapshot that has them."""
+def _previous_table(root: Path, listing_name: str, vectors_name: str) -> WordTable | None:
+    """The word (or sentence) vectors of the newest saved snapshot that has them."""
     for folder in _newest_snapshots(root):
-        if (table := _load_words(folder)) is not None:
+        if (table := _load_table(folder, listing_name, vectors_name)) is not None:
             return table
     return None
 

@@ -114,6 +114,7 @@ class Retriever:
         self.doc_freq: dict[str, int] = {}
         self.common_words: frozenset[str] = frozenset()
         self.word_vectors: WordTable | None = None  # the corpus's words, embedded by `index build`
+        self.sentence_vectors: WordTable | None = None  # every chunk's sentences, likewise
         self._bm25: bm25s.BM25 | SavedBM25 | None = None
         self.refresh(force=True)
 
@@ -135,8 +136,8 @@ class Retriever:
                 by_doc[str(c.meta.get("doc_id"))][int(c.meta.get("chunk_no", 0))] = i
             self.chunks, self._bm25, self.doc_freq = index.chunks, index.bm25, index.doc_freq
             self.common_words = index.common_words
-            table = index.word_vectors
-            self.word_vectors = table if table is not None and table.model == self.embedder.name else None
+            self.word_vectors = _of_model(index.word_vectors, self.embedder.name)
+            self.sentence_vectors = _of_model(index.sentence_vectors, self.embedder.name)
             self._pos = {c.id: i for i, c in enumerate(index.chunks)}
             self._by_doc = dict(by_doc)
             self._version = version
@@ -282,3 +283,8 @@ def diversify(ranked: list[Hit], k: int) -> list[Hit]:
         if len(picked) == k:
             return picked
     return (picked + deferred)[:k]
+
+
+def _of_model(table: WordTable | None, model: str) -> WordTable | None:
+    """``table`` if another model did not make it (vectors of two models cannot be compared)."""
+    return table if table is not None and table.model == model else None

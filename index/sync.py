@@ -23,7 +23,7 @@ from pathlib import Path
 
 from index.chunk import PIPELINE_VERSION, Chunk, chunk_article
 from index.embed import Embedder
-from index.keyword import KeywordIndex, open_keyword_index, snapshot_root, sweep_temp_folders
+from index.keyword import KeywordIndex, complete_snapshot, open_keyword_index, snapshot_root, sweep_temp_folders
 from index.load import (
     SUPPORTED_SUFFIXES,
     Article,
@@ -229,6 +229,8 @@ class Indexer:
             self._embed_and_store(to_embed)
             self.store.delete(to_delete)
             self._mark_changed()
+        elif only is None:
+            complete_snapshot(self.store, self.embedder)  # nothing changed: still, never leave answers without vectors
         return report
 
     def _shown(self, path: Path) -> str:

@@ -264,7 +264,12 @@ def _terms(text: str) -> tuple[str, ...]:
 
 def content_words(text: str) -> list[str]:
     """Distinct lower-case words of ``text`` worth comparing by meaning (no stopwords, numbers or scraps)."""
-    return [w for w in dict.fromkeys(words(text)) if w not in STOPWORDS and len(w) > 2 and not w[0].isdigit()]
+    return list(_content_words(text))
+
+
+@lru_cache(maxsize=16384)
+def _content_words(text: str) -> tuple[str, ...]:
+    return tuple(w for w in dict.fromkeys(_words(text)) if w not in STOPWORDS and len(w) > 2 and not w[0].isdigit())
 
 
 # -- sentences -----------------------------------------------------------------------------------------------

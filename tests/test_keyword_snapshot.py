@@ -206,6 +206,56 @@ def test_index_build_embeds_the_corpus_words_once_and_answers_reuse_them(tmp_pat
     assert "bismuth" in new_words and "tungsten" not in new_words
 
 
+def test_index_build_stores_every_sentence_vector_so_answers_encode_none(tmp_path: Path, corpus_dir: Path) -> None:
+    embedder = CountingEmbedder()
+    store = ChunkStore(tmp_path / "data")
+    Indexer(store, embedder, corpus_dir).sync()
+    snap = KeywordIndex.load(snapshot_root(store), store.version())
+    assert snap is not None and snap.sentence_vectors is not None
+    lines = {line for c in snap.chunks for line in c.text.split("\n") if line.strip()}
+    assert set(snap.sentence_vectors.words) == lines
+    some = sorted(lines)[3]
+    assert np.allclose(snap.sentence_vectors.get(some), embedder.embed_documents([some])[0])
+
+    # A new reader's answer compares the question with its shortlisted sentences without encoding any of them.
+    from bot.answering import Answerer
+
+    reader = Retriever(store, embedder)
+    answerer = Answerer(reader)
+    vector = embedder.embed_query(QUESTION)
+    hits = reader.search(QUESTION, k=8, vector=vector)
+    embedder.texts.clear()
+    decision = answerer.decide(QUESTION, hits, vector=vector)
+    assert decision.candidates and all("sentence_similarity" in c.features for c in decision.candidates)
+    assert not lines.intersection(embedder.texts), "a corpus sentence was encoded at question time"
+
+    # A change embeds only the sentences that are new; a deleted sentence leaves the table.
+    article = next(corpus_dir.glob("kazakhstan*.md"))
+    added = "The mine will also yield bismuth."
+    article.write_text(article.read_text(encoding="utf-8") + f"\n{added}\n", encoding="utf-8")
+    embedder.texts.clear()
+    Indexer(store, embedder, corpus_dir).sync()
+    snap = KeywordIndex.load(snapshot_root(store), store.version())
+    assert snap is not None and snap.sentence_vectors is not None and added in snap.sentence_vectors.words
+    other_article = next(line for c in snap.chunks if not c.meta["doc_id"].startswith("kazakhstan") for line in c.text.split("\n"))
+    assert added in embedder.texts and other_article not in embedder.texts
+
+
+def test_index_build_with_no_change_adds_the_vectors_a_reader_built_snapshot_lacks(tmp_path: Path, corpus_dir: Path) -> None:
+    store = ChunkStore(tmp_path / "data")
+    Indexer(store, HashEmbedder(), corpus_dir).sync()
+    shutil.rmtree(snapshot_root(store))
+    Retriever(store, HashEmbedder())  # a reader finds no snapshot: it builds and saves one, without vectors
+    snap = KeywordIndex.load(snapshot_root(store), store.version())
+    assert snap is not None and snap.sentence_vectors is None and snap.word_vectors is None
+
+    report = Indexer(store, HashEmbedder(), corpus_dir).sync()
+    assert report.unchanged == 2 and report.chunks_embedded == 0
+    snap = KeywordIndex.load(snapshot_root(store), store.version())
+    assert snap is not None and snap.sentence_vectors is not None and snap.word_vectors is not None
+    assert Retriever(store, HashEmbedder()).sentence_vectors is not None
+
+
 def test_word_vectors_of_another_model_are_not_used(tmp_path: Path, built: ChunkStore) -> None:
     other = HashEmbedder()
     other.name = "another-model"

@@ -5,8 +5,8 @@
 2. :func:`~bot.answering.candidates.candidates` lists the sentences of the retrieved chunks, alone
    and with the sentence before when they refer back; instruction-like sentences are excluded.
 3. :func:`~bot.answering.features.compute` measures each candidate. The cheap features rank them
-   first (the *prefilter* model), and only the best ``shortlist`` have their sentence encoded by
-   the embedding model, in one batch, for the sentence-similarity feature.
+   first (the *prefilter* model), and only the best ``shortlist`` are compared with the question by
+   the embedding model's vectors (the sentence-similarity feature; `index build` stores every sentence's).
 4. The fitted :class:`~bot.answering.model.AnswerModel` scores each shortlisted candidate. The best
    one is refused by a gate (:data:`~bot.answering.model.GATES`: a name the articles or the passage lack),
    else quoted if its probability reaches ``answer_threshold``, else the question is refused.
@@ -77,6 +77,8 @@ class Answerer:
         self.retriever = retriever
         self.model = model or AnswerModel.load()
         self.words = WordVectors(retriever.embedder, lambda: retriever.word_vectors)
+        # Sentences come from the index too; one missing there (a snapshot a reader built) is encoded and kept.
+        self.sentences = WordVectors(retriever.embedder, lambda: retriever.sentence_vectors, max_cached=20_000)
 
     def vocabulary(self) -> Vocabulary:
         r = self.retriever
@@ -117,13 +119,12 @@ class Answerer:
         return q, cands, excluded
 
     def _sentence_similarity(self, question: str, cands: list[Candidate], vector: np.ndarray | None) -> None:
-        """Encode the candidates' core sentences in one batch and compare them with the question's vector."""
+        """Compare the candidates' core sentences with the question's vector (the index holds their vectors)."""
         if "sentence_similarity" not in self.model.passage.names:
             return
         cores = list(dict.fromkeys(c.core for c in cands))
         qv = vector if vector is not None else self.retriever.embedder.embed_query(question)
-        vecs = self.retriever.embedder.embed_documents(cores)
-        sims = dict(zip(cores, (np.asarray(vecs) @ np.asarray(qv)).tolist(), strict=True))
+        sims = dict(zip(cores, (self.sentences(cores) @ np.asarray(qv, dtype=np.float32)).tolist(), strict=True))
         for c in cands:
             c.features["sentence_similarity"] = float(sims[c.core])
 

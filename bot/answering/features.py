@@ -78,8 +78,14 @@ class TermMatcher:
         for t in question.terms:
             if t.stem not in doc_freq and (spelling := corpus_spelling(t.stem, doc_freq)):
                 self.aliases[t.stem] = spelling  # "tajikstan" is matched as "tajikistan"
+        self._found: dict[str, frozenset[str]] = {}  # a sentence is read alone and in a pair: matched once
 
-    def found(self, text: str) -> set[str]:
+    def found(self, text: str) -> frozenset[str]:
+        if (known := self._found.get(text)) is None:
+            known = self._found[text] = frozenset(self._match(text))
+        return known
+
+    def _match(self, text: str) -> set[str]:
         present = set(terms(text))
         by_prefix: dict[str, list[str]] = {}
         for p in present:
@@ -119,6 +125,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     # Each word of the asked thing, and whether the articles use it anywhere (then it must be there as written).
     thing = {t: t in ctx.doc_freq or corpus_spelling(t, ctx.doc_freq) is not None for t in question.thing}
     soft = _SoftMatcher(question, cands, ctx.word_vectors, matcher) if ctx.word_vectors else None
+    ranked_by_core: dict[tuple[str, frozenset[str]], list[tuple[Span, float]]] = {}
     for c in cands:
         title = f"{c.hit.meta.get('title', '')}"
         if title not in title_found:
@@ -157,7 +164,8 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["unseen_name"] = unseen_name
         f["bm25"] = _bm25(scored, c.core, core) / ideal_bm25
         if question.want.typed:
-            ranked = _ranked_spans(question, c.core, core)
+            if (ranked := ranked_by_core.get((c.core, core))) is None:
+                ranked = ranked_by_core[(c.core, core)] = _ranked_spans(question, c.core, core)
             c.spans = ranked
             f["wanted_span"] = float(bool(ranked))
             figure = "name" not in question.want.span_kinds
@@ -286,7 +294,7 @@ class _SoftMatcher:
 
 
 class WordVectors:
-    """Single-word vectors from the sentence model, cached; the corpus's words come from the index (index/keyword.py)."""
+    """Vectors of words (or sentences) from the sentence model, cached; the corpus's come from the index (index/keyword.py)."""
 
     def __init__(self, embedder, corpus: Callable[[], WordTable | None] = lambda: None, max_cached: int = 100_000) -> None:
         self._embedder = embedder

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from index.facts import Span, durations, quantities, times
 from index.text import STOPWORDS
@@ -80,7 +81,14 @@ def number_spans(text: str) -> list[Span]:
 
 def spans(text: str, kinds: Iterable[str], common: frozenset[str] = frozenset()) -> list[Span]:
     """Every span of the given kinds in ``text``, in text order."""
-    kinds = set(kinds)
+    return list(_spans(text, tuple(sorted(set(kinds))), common))
+
+
+# A warm process reads the same sentences for question after question (a third of the answer step's time was
+# finding their spans); spans are frozen, so the cached ones are shared safely.
+@lru_cache(maxsize=16384)
+def _spans(text: str, kind_list: tuple[str, ...], common: frozenset[str]) -> tuple[Span, ...]:
+    kinds = set(kind_list)
     out: list[Span] = []
     if "name" in kinds:
         # "Nov." of "a Nov. 6 meeting" is capitalised, but it is a date's month, not a name.
@@ -92,7 +100,7 @@ def spans(text: str, kinds: Iterable[str], common: frozenset[str] = frozenset())
         out += times(text)
     if "duration" in kinds:
         out += durations(text)
-    return sorted(out, key=lambda s: s.start)
+    return tuple(sorted(out, key=lambda s: s.start))
 
 
 def is_new(span: Span, mentioned: set[str]) -> bool:
