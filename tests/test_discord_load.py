@@ -37,3 +37,17 @@ async def test_forty_concurrent_questions_from_two_servers_keep_the_event_loop_r
     assert len(answered) >= 20 and sum(len(c.threads) for c in channels) == len(answered)  # refusals open none
     # Answers are worked out in the worker pool; answered on the loop, the lag would be their sum (~0.5 s).
     assert rush.worst_lag < 0.25
+
+
+async def test_warm_up_reads_the_answer_steps_lazy_tables_before_going_online(indexed_corpus, tmp_path, monkeypatch):
+    """pycountry's table is read on the first "who" question (0.27 s holding the GIL): the warm-up reads it instead."""
+    from bot.answering import spans
+
+    monkeypatch.setattr(spans, "_COUNTRIES", None)
+    client = make_client(indexed_corpus, tmp_path)
+    client.sync_commands_on_start = False
+    try:
+        await client.setup_hook()
+    finally:
+        client.executor.shutdown(wait=True)
+    assert spans._COUNTRIES is not None and "kazakhstan" in spans._COUNTRIES

@@ -32,16 +32,17 @@ def scale_bot(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Newsbo
     return bot
 
 
-def _score(bot: Newsbot, path: Path) -> tuple[int, int, list[str]]:
-    results = list(run_eval(read_rows(path), bot.answer))
-    failures = [f"{r.row.id}: {r.why}: {r.answer.answer[:120]}" for r in results if not r.passed]
-    return sum(r.passed for r in results), len(results), failures
-
-
 @pytest.mark.skipif(not GOLDEN.exists(), reason="../shared/eval/golden.jsonl is not beside this clone")
-def test_golden_holds_among_300_articles(scale_bot: Newsbot) -> None:
-    passed, total, failures = _score(scale_bot, GOLDEN)
-    assert passed >= total - 1, failures
+def test_golden_holds_among_300_articles(scale_bot: Newsbot, real_bot: Newsbot) -> None:
+    """What the two real articles answer alone still holds among 298 distractors (one row may be lost: the
+    generated articles change every word's idf), and no golden question is answered from a generated article.
+    The absolute golden floor is test_quality's."""
+    alone = {r.row.id: r.passed for r in run_eval(read_rows(GOLDEN), real_bot.answer)}
+    among = list(run_eval(read_rows(GOLDEN), scale_bot.answer))
+    lost = [f"{r.row.id}: {r.why}: {r.answer.answer[:120]}" for r in among if alone[r.row.id] and not r.passed]
+    assert len(lost) <= 1, lost
+    generated = [r.row.id for r in among if any(c.doc_id.startswith("synthetic-") for c in r.answer.citations)]
+    assert not generated, generated
 
 
 def test_answers_cite_only_the_real_articles_for_real_questions(scale_bot: Newsbot) -> None:

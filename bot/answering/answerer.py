@@ -29,6 +29,7 @@ from bot.answering.features import Context, WordVectors, compute
 from bot.answering.model import GATES, AnswerModel, gate, pick_shortlist, refusal_features, sigmoid
 from bot.answering.question import Question, Vocabulary, analyse
 from bot.answering.shortanswer import span_features
+from bot.answering.spans import is_country
 from bot.types import Turn
 from index.search import Hit, Retriever
 
@@ -79,6 +80,14 @@ class Answerer:
         self.words = WordVectors(retriever.embedder, lambda: retriever.word_vectors)
         # Sentences come from the index too; one missing there (a snapshot a reader built) is encoded and kept.
         self.sentences = WordVectors(retriever.embedder, lambda: retriever.sentence_vectors, max_cached=20_000)
+
+    @staticmethod
+    def load_tables() -> None:
+        """Read the tables the answer step loads on first use (pycountry's countries: 0.27 s holding the GIL).
+
+        A long-running bot calls this before it goes online, so the first "who" question does not stall it.
+        """
+        is_country("")
 
     def vocabulary(self) -> Vocabulary:
         r = self.retriever

@@ -228,6 +228,8 @@ class NewsbotClient(commands.Bot):
         started = time.perf_counter()
         try:
             self.service.answer(self.WARM_UP_QUESTION)
+            if (answerer := getattr(self.service, "answerer", None)) is not None:
+                answerer.load_tables()  # what the warm-up question may not have touched
         except Exception:
             log.warning("warm-up question failed; the bot starts anyway", exc_info=True)
         log.debug("warm-up took %.0f ms", (time.perf_counter() - started) * 1000)
