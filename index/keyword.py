@@ -82,6 +82,19 @@ class WordTable:
         return len(self.words)
 
 
+def sentence_key(sentence: str) -> str:
+    """The key a sentence is stored under: a 64-bit hash, so the listing a reader parses stays small."""
+    return hashlib.blake2b(sentence.encode("utf-8"), digest_size=8).hexdigest()
+
+
+class SentenceTable(WordTable):
+    """A :class:`WordTable` of sentences, listed by :func:`sentence_key` (at 2,002 articles their text would be
+    megabytes of JSON for every new process to parse, and the chunks already hold it)."""
+
+    def get(self, word: str) -> np.ndarray | None:
+        return super().get(sentence_key(word))
+
+
 @dataclass
 class KeywordIndex:
     """Every stored chunk in article order, BM25 over title + text, and the corpus's vocabulary."""
@@ -93,7 +106,7 @@ class KeywordIndex:
     common_words: frozenset[str]  # words the corpus writes in lower case somewhere (names are not among them)
     tokens: dict[str, list[str]] = field(default_factory=dict, repr=False)  # chunk id -> terms; only when built here
     word_vectors: WordTable | None = None  # saved by `index build`; a reader that builds the index has none
-    sentence_vectors: WordTable | None = None  # every line of every chunk (the sentences the answerer quotes), likewise
+    sentence_vectors: SentenceTable | None = None  # every line of every chunk (the sentences the answerer quotes), likewise
 
     @classmethod
     def build(cls, version: str, chunks: Iterable[StoredChunk], known_tokens: dict[str, list[str]] | None = None) -> KeywordIndex:
@@ -160,7 +173,8 @@ class KeywordIndex:
             log.warning("keyword snapshot %s is unreadable (%s); rebuilding it from the store", folder, exc)
             return None
         common = frozenset(table.get("common_words", ()))
-        words, sentences = _load_table(folder, _WORDS, _WORD_VECTORS), _load_table(folder, _SENTENCES, _SENTENCE_VECTORS)
+        words = _load_table(folder, _WORDS, _WORD_VECTORS)
+        sentences = _load_table(folder, _SENTENCES, _SENTENCE_VECTORS, SentenceTable)
         return cls(version, chunks, bm25, _doc_freq(bm25), common, {}, words, sentences)
 
     def add_vectors(self, root: Path, embedder: Embedder) -> None:
@@ -248,7 +262,7 @@ def open_keyword_index(store: ChunkStore, version: str | None = None, embedder: 
     if embedder is not None:
         new_chunks = [c for c in built.chunks if c.id not in known_tokens]
         built.word_vectors = embed_corpus_words(built.chunks, new_chunks, embedder, _previous_table(root, _WORDS, _WORD_VECTORS))
-        previous = _previous_table(root, _SENTENCES, _SENTENCE_VECTORS)
+        previous = _previous_table(root, _SENTENCES, _SENTENCE_VECTORS, SentenceTable)
         built.sentence_vectors = embed_corpus_sentences(built.chunks, new_chunks, embedder, previous)
     try:
         built.save(root)
@@ -294,15 +308,15 @@ def chunk_sentences(chunk: StoredChunk) -> list[str]:
 
 
 def embed_corpus_sentences(
-    chunks: Sequence[StoredChunk], new_chunks: Sequence[StoredChunk], embedder: Embedder, previous: WordTable | None
-) -> WordTable:
+    chunks: Sequence[StoredChunk], new_chunks: Sequence[StoredChunk], embedder: Embedder, previous: SentenceTable | None
+) -> SentenceTable:
     """Vectors of every sentence of the chunks; rows of ``previous`` are reused, and only its sentences still in a chunk kept.
 
     Unlike words, sentences are many (about seven a chunk) and belong to one article, so the table follows the corpus.
     """
     reuse = previous if previous is not None and previous.model == embedder.name else None
-    sentences = sorted({s for c in chunks for s in chunk_sentences(c)})
-    return _embed_table(sentences, embedder, reuse, SENTENCE_BATCH)
+    table = _embed_table(sorted({s for c in chunks for s in chunk_sentences(c)}), embedder, reuse, SENTENCE_BATCH)
+    return SentenceTable(table.model, [sentence_key(s) for s in table.words], table.vectors)
 
 
 def _embed_table(texts: list[str], embedder: Embedder, reuse: WordTable | None, batch_size: int) -> WordTable:
@@ -332,7 +346,7 @@ def _save_table(folder: Path, table: WordTable | None, listing_name: str, vector
         os.replace(tmp, folder / name)
 
 
-def _load_table(folder: Path, listing_name: str, vectors_name: str) -> WordTable | None:
+def _load_table(folder: Path, listing_name: str, vectors_name: str, kind: type[WordTable] = WordTable) -> WordTable | None:
     try:
         table = json.loads((folder / listing_name).read_text(encoding="utf-8"))
         vectors = np.load(folder / vectors_name, mmap_mode="r")
@@ -340,7 +354,7 @@ def _load_table(folder: Path, listing_name: str, vectors_name: str) -> WordTable
         return None  # none saved (a reader built this snapshot): the answerer embeds texts as it needs them
     if len(table.get("words", ())) != len(vectors):
         return None
-    return WordTable(str(table.get("model", "")), list(table["words"]), vectors)
+    return kind(str(table.get("model", "")), list(table["words"]), vectors)
 
 
 def _newest_snapshots(root: Path) -> list[Path]:
@@ -393,10 +407,10 @@ def _previous_tokens(root: Path) -> dict[str, list[str]]:
     return {}
 
 
-def _previous_table(root: Path, listing_name: str, vectors_name: str) -> WordTable | None:
+def _previous_table(root: Path, listing_name: str, vectors_name: str, kind: type[WordTable] = WordTable) -> WordTable | None:
     """The word (or sentence) vectors of the newest saved snapshot that has them."""
     for folder in _newest_snapshots(root):
-        if (table := _load_table(folder, listing_name, vectors_name)) is not None:
+        if (table := _load_table(folder, listing_name, vectors_name, kind)) is not None:
             return table
     return None
 
