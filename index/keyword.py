@@ -188,7 +188,7 @@ class KeywordIndex:
             self.word_vectors = embed_corpus_words(self.chunks, self.chunks, embedder, None)
             _save_table(folder, self.word_vectors, _WORDS, _WORD_VECTORS)
         if self.sentence_vectors is None or self.sentence_vectors.model != embedder.name:
-            self.sentence_vectors = embed_corpus_sentences(self.chunks, self.chunks, embedder, None)
+            self.sentence_vectors = embed_corpus_sentences(self.chunks, embedder, None)
             _save_table(folder, self.sentence_vectors, _SENTENCES, _SENTENCE_VECTORS)
 
 
@@ -263,7 +263,7 @@ def open_keyword_index(store: ChunkStore, version: str | None = None, embedder: 
         new_chunks = [c for c in built.chunks if c.id not in known_tokens]
         built.word_vectors = embed_corpus_words(built.chunks, new_chunks, embedder, _previous_table(root, _WORDS, _WORD_VECTORS))
         previous = _previous_table(root, _SENTENCES, _SENTENCE_VECTORS, SentenceTable)
-        built.sentence_vectors = embed_corpus_sentences(built.chunks, new_chunks, embedder, previous)
+        built.sentence_vectors = embed_corpus_sentences(built.chunks, embedder, previous)
     try:
         built.save(root)
     except OSError as exc:  # a read-only or full disk costs speed on the next start, nothing else
@@ -307,12 +307,11 @@ def chunk_sentences(chunk: StoredChunk) -> list[str]:
     return [line for line in chunk.text.split("\n") if line.strip()]
 
 
-def embed_corpus_sentences(
-    chunks: Sequence[StoredChunk], new_chunks: Sequence[StoredChunk], embedder: Embedder, previous: SentenceTable | None
-) -> SentenceTable:
+def embed_corpus_sentences(chunks: Sequence[StoredChunk], embedder: Embedder, previous: SentenceTable | None) -> SentenceTable:
     """Vectors of every sentence of the chunks; rows of ``previous`` are reused, and only its sentences still in a chunk kept.
 
-    Unlike words, sentences are many (about seven a chunk) and belong to one article, so the table follows the corpus.
+    Unlike words, sentences are many (about seven a chunk) and belong to one article, so the table follows the corpus
+    (every chunk is read; only sentences ``previous`` lacks are embedded).
     """
     reuse = previous if previous is not None and previous.model == embedder.name else None
     table = _embed_table(sorted({s for c in chunks for s in chunk_sentences(c)}), embedder, reuse, SENTENCE_BATCH)
