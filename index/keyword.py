@@ -34,7 +34,7 @@ import numpy as np
 
 from index.embed import Embedder
 from index.store import ChunkStore, StoredChunk
-from index.text import content_words, terms
+from index.text import chunk_lines, content_words, terms
 
 if TYPE_CHECKING:
     import bm25s
@@ -302,11 +302,6 @@ def embed_corpus_words(
     return _embed_table(sorted(vocab), embedder, reuse, WORD_BATCH)
 
 
-def chunk_sentences(chunk: StoredChunk) -> list[str]:
-    """The sentences of a chunk as the answerer reads them: its non-blank lines (the chunker writes one sentence a line)."""
-    return [line for line in chunk.text.split("\n") if line.strip()]
-
-
 def embed_corpus_sentences(chunks: Sequence[StoredChunk], embedder: Embedder, previous: SentenceTable | None) -> SentenceTable:
     """Vectors of every sentence of the chunks; rows of ``previous`` are reused, and only its sentences still in a chunk kept.
 
@@ -314,7 +309,7 @@ def embed_corpus_sentences(chunks: Sequence[StoredChunk], embedder: Embedder, pr
     (every chunk is read; only sentences ``previous`` lacks are embedded).
     """
     reuse = previous if previous is not None and previous.model == embedder.name else None
-    table = _embed_table(sorted({s for c in chunks for s in chunk_sentences(c)}), embedder, reuse, SENTENCE_BATCH)
+    table = _embed_table(sorted({s for c in chunks for s in chunk_lines(c.text)}), embedder, reuse, SENTENCE_BATCH)
     return SentenceTable(table.model, [sentence_key(s) for s in table.words], table.vectors)
 
 

@@ -285,6 +285,14 @@ def split_sentences(paragraph: str) -> list[str]:
     return [s.strip() for s in blingfire.text_to_sentences(paragraph).split("\n") if s.strip()]
 
 
+def chunk_lines(text: str) -> list[str]:
+    """A chunk's sentences as the answerer quotes them: its non-blank lines (the chunker writes one sentence a line).
+
+    The index stores a vector per line (index/keyword.py) and the answerer looks lines up by the same split.
+    """
+    return [line for line in text.split("\n") if line.strip()]
+
+
 def sentences_of(text: str) -> list[str]:
     """Sentences of a text laid out in lines (a chunk holds one sentence a line; other text is split too)."""
     return [s for line in text.split("\n") for s in split_sentences(line)]

@@ -15,7 +15,7 @@ from index.keyword import KeywordIndex, snapshot_root
 from index.search import Retriever
 from index.store import ChunkStore
 from index.sync import Indexer
-from index.text import terms
+from index.text import chunk_lines, terms
 from tests.fakes import HashEmbedder
 
 QUESTION = "How much tungsten will the Severnyi Katpar joint venture produce per year?"
@@ -212,7 +212,7 @@ def test_index_build_stores_every_sentence_vector_so_answers_encode_none(tmp_pat
     Indexer(store, embedder, corpus_dir).sync()
     snap = KeywordIndex.load(snapshot_root(store), store.version())
     assert snap is not None and snap.sentence_vectors is not None
-    lines = {line for c in snap.chunks for line in c.text.split("\n") if line.strip()}
+    lines = {line for c in snap.chunks for line in chunk_lines(c.text)}
     assert len(snap.sentence_vectors) == len(lines) and all(snap.sentence_vectors.get(line) is not None for line in lines)
     some = sorted(lines)[3]
     assert np.allclose(snap.sentence_vectors.get(some), embedder.embed_documents([some])[0])
@@ -237,7 +237,7 @@ def test_index_build_stores_every_sentence_vector_so_answers_encode_none(tmp_pat
     Indexer(store, embedder, corpus_dir).sync()
     snap = KeywordIndex.load(snapshot_root(store), store.version())
     assert snap is not None and snap.sentence_vectors is not None and snap.sentence_vectors.get(added) is not None
-    other_article = next(line for c in snap.chunks if not c.meta["doc_id"].startswith("kazakhstan") for line in c.text.split("\n"))
+    other_article = next(line for c in snap.chunks if not c.meta["doc_id"].startswith("kazakhstan") for line in chunk_lines(c.text))
     assert added in embedder.texts and other_article not in embedder.texts
 
 

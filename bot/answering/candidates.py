@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from index.facts import Span
 from index.search import Hit
 from index.store import StoredChunk
-from index.text import STOPWORDS, content_words, reads_as_instruction, stem, terms
+from index.text import STOPWORDS, chunk_lines, content_words, reads_as_instruction, stem, terms
 
 # A sentence that points back to the one before it: a pronoun, or a demonstrative before a noun (general English).
 _REFERS_BACK = re.compile(
@@ -100,12 +100,12 @@ def candidates(
     excluded: list[Excluded] = []
     seen: set[str] = set()
     for rank, hit in enumerate(hits):
-        own = [line for line in hit.text.split("\n") if line.strip()]
+        own = chunk_lines(hit.text)
         before: list[tuple[str, Hit]] = []
         prev = neighbour(hit.meta, -1)
         if prev is not None:
             mine = set(own)
-            lines = [line for line in prev.text.split("\n") if line.strip() and line not in mine]
+            lines = [line for line in chunk_lines(prev.text) if line not in mine]
             before = [(line, _as_hit(prev, hit)) for line in lines[-1:]]
         sentences = before + [(line, hit) for line in own]
         for i, (text, src) in enumerate(sentences):
