@@ -507,6 +507,31 @@ def report(outcomes: list[Outcome], threshold_of, span_of) -> dict[str, float]:
     }
 
 
+@dataclass
+class Fitted:
+    """Every model and threshold of the answer step, fitted on one set of questions."""
+
+    prefilter: Model
+    passage: Model
+    refusal: Model
+    threshold: float
+    span: Model | None
+    span_threshold: float
+    outcomes: list[Outcome]  # the fit questions, ranked and given their refusal probability
+
+
+def fit_all(items: list[Item], names: list[str], refusal_rule: str) -> Fitted:
+    """Prefilter and passage models, the refusal model and threshold, the span model and threshold, in that order."""
+    prefilter, passage = fit_passage(items, names)
+    outcomes = rank(prefilter, passage, items, names)
+    refusal = fit_refusal(outcomes)
+    apply_refusal(refusal, outcomes)
+    threshold = choose_threshold(outcomes, refusal_rule)
+    srows = span_rows(outcomes, threshold)
+    span = fit_span(srows)
+    return Fitted(prefilter, passage, refusal, threshold, span, choose_span_threshold(span, srows), outcomes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fit the answer model on eval folders, split by article.")
     parser.add_argument("--set", dest="sets", type=Path, action="append", help="an eval folder (corpus/ + questions.jsonl)")
@@ -553,20 +578,13 @@ def main(argv: list[str] | None = None) -> int:
         test = [it for it in items if fold[it.article] == f]
         if not test:
             continue
-        prefilter, passage = fit_passage(train, names)
-        train_out = rank(prefilter, passage, train, names)
-        refusal = fit_refusal(train_out)
-        apply_refusal(refusal, train_out)
-        t = choose_threshold(train_out, args.refusal_rule)
-        srows = span_rows(train_out, t)
-        smodel = fit_span(srows)
-        st = choose_span_threshold(smodel, srows)
-        test_out = rank(prefilter, passage, test, names)
-        apply_refusal(refusal, test_out)
+        fitted = fit_all(train, names, args.refusal_rule)
+        test_out = rank(fitted.prefilter, fitted.passage, test, names)
+        apply_refusal(fitted.refusal, test_out)
         for o in test_out:
             oof.append(o)
-            thresholds[o.item.id] = t
-            span_thresholds[o.item.id] = (smodel, st)
+            thresholds[o.item.id] = fitted.threshold
+            span_thresholds[o.item.id] = (fitted.span, fitted.span_threshold)
 
     def span_of(o: Outcome) -> str | None:
         smodel, st = span_thresholds[o.item.id]
@@ -592,22 +610,15 @@ def main(argv: list[str] | None = None) -> int:
     print(_curve_table(table))
 
     # The weights: the same fit on every question.
-    prefilter, passage = fit_passage(items, names)
-    outcomes = rank(prefilter, passage, items, names)
-    refusal = fit_refusal(outcomes)
-    apply_refusal(refusal, outcomes)
-    t = choose_threshold(outcomes, args.refusal_rule)
-    srows = span_rows(outcomes, t)
-    smodel = fit_span(srows)
-    st = choose_span_threshold(smodel, srows)
+    fitted = fit_all(items, names, args.refusal_rule)
     model = AnswerModel(
-        passage=passage.linear(),
-        answer_threshold=t,
-        refusal=refusal.linear(),
-        span=smodel.linear() if smodel else None,
-        span_threshold=st,
+        passage=fitted.passage.linear(),
+        answer_threshold=fitted.threshold,
+        refusal=fitted.refusal.linear(),
+        span=fitted.span.linear() if fitted.span else None,
+        span_threshold=fitted.span_threshold,
         shortlist=args.shortlist,
-        prefilter=prefilter.linear(),
+        prefilter=fitted.prefilter.linear(),
         meta={
             "fitted_by": "python -m bench.fit_answerer",
             "sets": {name: len(its) for name, its in by_set.items()},
@@ -623,11 +634,11 @@ def main(argv: list[str] | None = None) -> int:
             "out_of_fold": {name: {k: round(v, 4) for k, v in fig.items()} for name, fig in figures.items()},
         },
     )
-    print(f"\nanswer_threshold {t:.2f}, span_threshold {st:.2f}; weights (standardised features):")
+    print(f"\nanswer_threshold {fitted.threshold:.2f}, span_threshold {fitted.span_threshold:.2f}; weights (standardised features):")
     print(f"  {'feature':22} {'passage':>8} {'refusal':>8}")
-    for n in [*refusal.names]:
-        pw = dict(zip(passage.names, passage.weights, strict=True)).get(n)
-        rw = dict(zip(refusal.names, refusal.weights, strict=True))[n]
+    for n in [*fitted.refusal.names]:
+        pw = dict(zip(fitted.passage.names, fitted.passage.weights, strict=True)).get(n)
+        rw = dict(zip(fitted.refusal.names, fitted.refusal.weights, strict=True))[n]
         print(f"  {n:22} {'' if pw is None else f'{pw:+.3f}':>8} {rw:+8.3f}")
     if not args.no_write:
         args.out.write_text(json.dumps(model.as_dict(), indent=1) + "\n", encoding="utf-8")
