@@ -179,12 +179,19 @@ class CountingEmbedder(HashEmbedder):
         return super().embed_documents(texts, batch_size)
 
 
-def test_index_build_embeds_the_corpus_words_once_and_answers_reuse_them(tmp_path: Path, corpus_dir: Path) -> None:
+def _built_counting(tmp_path: Path, corpus_dir: Path) -> tuple[CountingEmbedder, ChunkStore, KeywordIndex]:
+    """The corpus indexed by a counting embedder, and the snapshot that build saved."""
     embedder = CountingEmbedder()
     store = ChunkStore(tmp_path / "data")
     Indexer(store, embedder, corpus_dir).sync()
     snap = KeywordIndex.load(snapshot_root(store), store.version())
-    assert snap is not None and snap.word_vectors is not None
+    assert snap is not None
+    return embedder, store, snap
+
+
+def test_index_build_embeds_the_corpus_words_once_and_answers_reuse_them(tmp_path: Path, corpus_dir: Path) -> None:
+    embedder, store, snap = _built_counting(tmp_path, corpus_dir)
+    assert snap.word_vectors is not None
     assert {"tungsten", "venture", "antimony"} <= set(snap.word_vectors.words)
     assert np.allclose(snap.word_vectors.get("tungsten"), embedder.embed_documents(["tungsten"])[0])
 
@@ -207,11 +214,8 @@ def test_index_build_embeds_the_corpus_words_once_and_answers_reuse_them(tmp_pat
 
 
 def test_index_build_stores_every_sentence_vector_so_answers_encode_none(tmp_path: Path, corpus_dir: Path) -> None:
-    embedder = CountingEmbedder()
-    store = ChunkStore(tmp_path / "data")
-    Indexer(store, embedder, corpus_dir).sync()
-    snap = KeywordIndex.load(snapshot_root(store), store.version())
-    assert snap is not None and snap.sentence_vectors is not None
+    embedder, store, snap = _built_counting(tmp_path, corpus_dir)
+    assert snap.sentence_vectors is not None
     lines = {line for c in snap.chunks for line in chunk_lines(c.text)}
     assert len(snap.sentence_vectors) == len(lines) and all(snap.sentence_vectors.get(line) is not None for line in lines)
     some = sorted(lines)[3]
