@@ -148,3 +148,56 @@ def test_a_read_only_command_skips_the_teardown_and_a_writer_does_not(tmp_path: 
     assert hits.returncode == 0 and "teardown ran" not in hits.stderr and json.loads(hits.stdout)
     bad = newsbot("ask", "--since", "yesterday", "tungsten?")  # an error exits as before, with its message
     assert bad.returncode == 1 and "error:" in bad.stderr and "teardown ran" in bad.stderr
+
+
+# Counts the costly step of `overrides`' checks (disassembling a class body) while chromadb is imported and
+# opened, then shows the real decorator is back: a method marked as an override of nothing is refused.
+_OVERRIDES_PROBE = """
+import sys
+import overrides
+
+checks = sys.modules["overrides.overrides"]  # (the package's name `overrides` is also its decorator)
+
+real_decorator, real_step, calls = overrides.override, checks._get_base_class_names, []
+checks._get_base_class_names = lambda frame: calls.append(1) or real_step(frame)
+if sys.argv[1] == "newsbot":
+    from index.store import ChunkStore
+
+    from pathlib import Path
+
+    assert ChunkStore(Path(sys.argv[2])).count() == 0  # opened and usable
+else:
+    import chromadb
+
+    chromadb.PersistentClient(path=sys.argv[2])
+print(len(calls), overrides.override is real_decorator)
+
+
+class Base: ...
+
+
+def define_a_false_override():
+    class Child(Base):
+        @overrides.override
+        def not_in_any_base(self): ...
+
+
+try:
+    define_a_false_override()
+except TypeError:
+    print("checked")
+"""
+
+
+def test_newsbot_opens_chromadb_without_the_overrides_checks_and_restores_them(tmp_path: Path):
+    def probe(how: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _OVERRIDES_PROBE, how, str(tmp_path / how)], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+
+    plain_calls, _, plain_checked = probe("plain")
+    assert int(plain_calls) > 50 and plain_checked == "checked"  # what chromadb costs when imported as it comes
+    calls, restored, checked = probe("newsbot")
+    assert (calls, restored, checked) == ("0", "True", "checked")
