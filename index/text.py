@@ -167,6 +167,31 @@ STOPWORDS = frozenset(
         "know",
         "many",
         "much",
+        # The rest of English's closed class of prepositions and subordinators: like the ones above, they
+        # say how things relate, not what the question is about ("besides X", "within Y", "although Z").
+        "across",
+        "along",
+        "alongside",
+        "amongst",
+        "around",
+        "behind",
+        "beneath",
+        "beside",
+        "besides",
+        "beyond",
+        "despite",
+        "except",
+        "inside",
+        "outside",
+        "throughout",
+        "toward",
+        "towards",
+        "within",
+        "without",
+        "although",
+        "though",
+        "unless",
+        "whether",
     ]
 )
 

@@ -63,3 +63,10 @@ def test_aliases_fold_to_one_term() -> None:
     assert terms("U.S. output") == terms("United States output") == terms("American output")
     assert terms("12,000 tonnes") == terms("12,000 metric tons")
     assert "percent" in terms("up 5%")
+
+
+def test_prepositions_and_subordinators_are_not_terms() -> None:
+    # A question's topic is its nouns and verbs: "besides", "within", "although" say how things relate, and as
+    # terms no article holds they weighed most and made the answer step refuse.
+    question = "Which firms within the region, besides the state miner, signed although talks stalled?"
+    assert terms(question) == terms("firms region state miner signed talks stalled")
