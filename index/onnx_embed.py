@@ -44,7 +44,7 @@ from index.embed import ModelNotFoundError, SentenceTransformerEmbedder, resolve
 
 log = logging.getLogger(__name__)
 
-FORMAT = "3"  # bump when the export's files or the way they are made change: older exports are then rebuilt
+FORMAT = "2"  # bump when the export's files or the way they are made change: older exports are then rebuilt
 OPSET = 17
 MIN_COSINE = 0.9999  # ONNX vs sentence-transformers on CHECK_SENTENCES: below this the export is not used
 MANIFEST = "manifest.json"

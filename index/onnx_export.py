@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -73,6 +72,7 @@ def export_model(config: StConfig, target: Path, name: str) -> None:
             inputs = [n for n in tokenizer.model_input_names if n in MODEL_INPUTS]
             if "input_ids" not in inputs or "attention_mask" not in inputs:
                 raise OnnxUnavailable(f"its tokenizer gives {tokenizer.model_input_names}, not input_ids and attention_mask")
+            _trace(transformer.auto_model, tokenizer, inputs, tmp, torch, onnx)
             _save_tokenizer(tokenizer, tmp / TOKENIZER)
             reference = st_model.encode(
                 list(CHECK_SENTENCES), batch_size=len(CHECK_SENTENCES), normalize_embeddings=True, show_progress_bar=False
@@ -84,27 +84,9 @@ def export_model(config: StConfig, target: Path, name: str) -> None:
                 "padding_side": str(tokenizer.padding_side),
                 "truncation_side": str(tokenizer.truncation_side),
             }
-            # The fused graph first; if onnxruntime's optimizer cannot fuse this architecture, or the fused
-            # graph fails the check against sentence-transformers' vectors, the plain traced graph instead.
-            for fuse in (True, False):
-                fused = _trace(transformer.auto_model, tokenizer, inputs, tmp, torch, onnx, fuse=fuse)
-                try:
-                    install_export(
-                        tmp,
-                        target,
-                        config,
-                        name,
-                        inputs,
-                        padding,
-                        reference,
-                        check=lambda model: _check_tokens(model, tokenizer, config),
-                        graph="fused" if fused else "plain",
-                    )
-                    break
-                except OnnxUnavailable as exc:
-                    if not fuse:
-                        raise
-                    log.info("the fused graph is not used (%s); exporting the plain one", exc)
+            install_export(
+                tmp, target, config, name, inputs, padding, reference, check=lambda model: _check_tokens(model, tokenizer, config)
+            )
         except OnnxUnavailable:
             raise
         except Exception as exc:  # torch's exporter raises many kinds; any of them means "no ONNX here"
@@ -131,13 +113,11 @@ def install_export(
     padding: dict[str, Any],
     reference: np.ndarray,
     check: Callable[[OnnxModel], None] | None = None,
-    graph: str = "plain",
 ) -> None:
     """Finish the export staged in ``tmp`` (graph and tokenizer written), check it, and move it to ``target``.
 
     ``reference`` holds sentence-transformers' vectors of CHECK_SENTENCES; the graph must give them
     (cosine >= MIN_COSINE on every one) or :class:`OnnxUnavailable` is raised and nothing is installed.
-    ``graph`` says how it was made (``fused`` by onnxruntime's optimizer, or ``plain``), for the manifest.
     """
     started = time.perf_counter()
     np.save(tmp / REFERENCE, np.asarray(reference, dtype=np.float32))
@@ -152,7 +132,6 @@ def install_export(
         "prompt": config.prompt,
         "tokenizer": padding,
         "check_sentences": check_sentences_digest(),
-        "graph": graph,
         "sha256": {f: file_sha256(tmp / f) for f in CHECKSUMMED},
         "versions": _versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -192,12 +171,8 @@ def _use_eager_attention(hf_model: Any) -> None:
         log.debug("keeping the default attention for the export: %s", exc)
 
 
-def _trace(hf_model: Any, tokenizer: Any, inputs: list[str], folder: Path, torch: Any, onnx: Any, fuse: bool = True) -> bool:
-    """The transformer as an ONNX graph in ``folder`` (weights in a side file, which onnxruntime maps rather than copies).
-
-    With ``fuse``, onnxruntime's transformer optimizer rewrites it where it can (see :func:`_fused`);
-    returns whether it did.
-    """
+def _trace(hf_model: Any, tokenizer: Any, inputs: list[str], folder: Path, torch: Any, onnx: Any) -> None:
+    """The transformer as an ONNX graph in ``folder`` (weights in a side file, which onnxruntime maps rather than copies)."""
 
     class LastHiddenState(torch.nn.Module):
         def __init__(self) -> None:
@@ -222,56 +197,11 @@ def _trace(hf_model: Any, tokenizer: Any, inputs: list[str], folder: Path, torch
             opset_version=OPSET,
             dynamo=False,
         )
-    fused = _fused(traced, hf_model.config) if fuse else None
-    graph = fused if fused is not None else onnx.load(str(traced))
-    for old in (folder / GRAPH, folder / WEIGHTS):  # a previous attempt's (save_model appends to an existing weights file)
-        old.unlink(missing_ok=True)
+    graph = onnx.load(str(traced))
     onnx.save_model(
         graph, str(folder / GRAPH), save_as_external_data=True, all_tensors_to_one_file=True, location=WEIGHTS, size_threshold=1024
     )
     traced.unlink()
-    return fused is not None
-
-
-def _fused(traced: Path, model_config: Any) -> Any:
-    """The graph with onnxruntime's transformer fusions (attention, layer norms, GELU as single kernels), or None.
-
-    Same arithmetic in fewer, larger kernels: on all-MiniLM-L6-v2 here, 13% more chunks per second on
-    long chunks, the same on short sentences, and a session that opens in 45 ms instead of 60-80 ms; the
-    vectors agree with the plain graph's to a cosine of 0.9999999. The optimizer matches BERT-shaped
-    subgraphs; on another architecture it fuses less or nothing, and the export's check decides whether
-    the result is used.
-    """
-    try:
-        from onnxruntime.transformers import optimizer
-
-        heads = int(getattr(model_config, "num_attention_heads", 0) or 0)
-        width = int(getattr(model_config, "hidden_size", 0) or 0)
-        with warnings.catch_warnings(), _quiet_loggers_of(Path(optimizer.__file__).parent):
-            warnings.simplefilter("ignore")
-            return optimizer.optimize_model(str(traced), model_type="bert", num_heads=heads, hidden_size=width).model
-    except Exception as exc:  # its pattern matching raises many kinds on graphs it does not know
-        log.info("onnxruntime's optimizer cannot fuse this graph (%s: %s)", type(exc).__name__, exc)
-        return None
-
-
-@contextlib.contextmanager
-def _quiet_loggers_of(package_dir: Path) -> Iterator[None]:
-    """Silence the loggers of the modules in ``package_dir``: the optimizer logs each fusion it makes or
-    misses (under its modules' bare names, such as ``fusion_attention``), which is not for users."""
-    names = [
-        name
-        for name, module in list(sys.modules.items())
-        if getattr(module, "__file__", None) and Path(module.__file__).parent == package_dir
-    ]
-    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in names]
-    for logger, _ in saved:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in saved:
-            logger.setLevel(level)
 
 
 def _save_tokenizer(tokenizer: Any, path: Path) -> None:

@@ -327,42 +327,6 @@ def test_onnx_vectors_and_chunks_equal_sentence_transformers_on_real_articles(on
 
 
 @pytest.mark.heavy
-def test_the_real_model_is_exported_as_a_fused_graph(onnx_embedder):
-    import onnx
-
-    model = onnx_embedder.backend_embedder
-    assert isinstance(model, OnnxModel) and model.manifest["graph"] == "fused"
-    ops = {node.op_type for node in onnx.load(str(model.folder / "model.onnx"), load_external_data=False).graph.node}
-    assert {"Attention", "SkipLayerNormalization"} <= ops  # onnxruntime's fused kernels, not MatMul/Softmax chains
-
-
-@pytest.mark.heavy
-def test_a_fused_graph_that_gives_other_vectors_is_replaced_by_the_plain_one(tmp_path: Path, real_embedder, monkeypatch):
-    import onnx
-    from onnx import numpy_helper
-
-    from index import onnx_export
-
-    real_fused = onnx_export._fused
-
-    def damaged(traced: Path, model_config):  # the fused graph with one layer norm's weights scaled
-        graph = real_fused(traced, model_config)
-        weight = next(w for w in graph.graph.initializer if w.name.endswith("layer.0.output.LayerNorm.weight"))
-        weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1.5, weight.name))
-        return graph
-
-    monkeypatch.setattr(onnx_export, "_fused", damaged)
-    embedder = OnnxEmbedder(cache_dir=tmp_path, notify=lambda m: None)
-    question = "How much tungsten will the Severnyi Katpar joint venture produce per year?"
-    vector = embedder.embed_query(question)
-    model = embedder.backend_embedder
-    assert isinstance(model, OnnxModel) and model.manifest["graph"] == "plain"
-    ops = {node.op_type for node in onnx.load(str(model.folder / "model.onnx"), load_external_data=False).graph.node}
-    assert "Attention" not in ops
-    assert cosines(vector[None], real_embedder.embed_query(question)[None])[0] >= 0.9999
-
-
-@pytest.mark.heavy
 def test_pool_equals_sentence_transformers_pooling_in_every_mode():
     import torch
     from sentence_transformers.sentence_transformer.modules.pooling import Pooling
