@@ -154,6 +154,8 @@ def test_a_read_only_command_skips_the_teardown_and_a_writer_does_not(tmp_path: 
 # opened, then shows the real decorator is back: a method marked as an override of nothing is refused.
 _OVERRIDES_PROBE = """
 import sys
+from pathlib import Path
+
 import overrides
 
 checks = sys.modules["overrides.overrides"]  # (the package's name `overrides` is also its decorator)
@@ -162,8 +164,6 @@ real_decorator, real_step, calls = overrides.override, checks._get_base_class_na
 checks._get_base_class_names = lambda frame: calls.append(1) or real_step(frame)
 if sys.argv[1] == "newsbot":
     from index.store import ChunkStore
-
-    from pathlib import Path
 
     assert ChunkStore(Path(sys.argv[2])).count() == 0  # opened and usable
 else:
