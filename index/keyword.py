@@ -52,7 +52,7 @@ _SENTENCE_VECTORS = "sentence_vectors.npy"
 _TMP = ".tmp-"  # a snapshot being written: `.tmp-<pid>-<random>`, renamed into place when complete
 STALE_TMP_S = 3600.0  # a snapshot is written in seconds; a temporary folder this old was left by a killed process
 WORD_BATCH = 128
-SENTENCE_BATCH = 64
+SENTENCE_BATCH = 16  # quotable sentences per call: 245/s in batches of 16, 231/s in batches of 64 here (2,549 sentences)
 
 
 @dataclass
