@@ -100,9 +100,10 @@ _TEXT_CONTROLS = frozenset("\t\n\r\f\v")
 def _decode(raw: bytes, path: Path) -> str:
     encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), None)
     if encoding is None and b"\x00" in raw[:8192]:
-        # UTF-16 without a byte-order mark also holds NUL bytes; which byte order it is cannot be told safely.
-        raise ArticleError("binary file (contains NUL bytes; UTF-16 text needs a byte-order mark)")
-    label = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-32": "UTF-32"}[encoding or "utf-8-sig"]
+        encoding = utf16_byte_order(raw)
+        if encoding is None:
+            raise ArticleError("binary file (contains NUL bytes, and not as UTF-16 text has them)")
+    label = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-16-le": "UTF-16", "utf-16-be": "UTF-16", "utf-32": "UTF-32"}[encoding or "utf-8-sig"]
     try:
         text = raw.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -110,6 +111,33 @@ def _decode(raw: bytes, path: Path) -> str:
     if _looks_binary(text):
         raise ArticleError(f"binary file (not {label} text: control or unassigned characters)")
     return text
+
+
+# UTF-16 text without a byte-order mark (Windows' "Unicode" saved by some tools) is told by where its NUL bytes
+# fall: a Latin-script character is one byte and a NUL, so every other byte is NUL, on one side only. Binary
+# data has its NULs in runs that fall on both sides.
+UTF16_NUL_SHARE = 0.3  # at least this share of one side's bytes are NUL ...
+UTF16_STRAY_NULS = 0.01  # ... and at most this share of the other side's
+UTF16_MIN_SPACES = 0.05  # prose has a space every 5 to 7 characters; this is a third of that
+
+
+def utf16_byte_order(raw: bytes) -> str | None:
+    """``"utf-16-le"`` or ``"utf-16-be"`` when ``raw`` reads as UTF-16 text written without a byte-order mark, else None."""
+    sample = raw[:8192]
+    if len(raw) % 2 or len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    nul_even, nul_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    order = None
+    if nul_odd >= UTF16_NUL_SHARE and nul_even <= UTF16_STRAY_NULS:
+        order = "utf-16-le"
+    elif nul_even >= UTF16_NUL_SHARE and nul_odd <= UTF16_STRAY_NULS:
+        order = "utf-16-be"
+    if order is None:
+        return None
+    # A guess without a mark must read as prose: words with spaces between them, not a repeated pattern of bytes.
+    text = sample.decode(order, errors="replace")
+    return order if sum(ch.isspace() for ch in text) >= UTF16_MIN_SPACES * len(text) else None
 
 
 def _looks_binary(text: str) -> bool:

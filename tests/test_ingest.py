@@ -186,6 +186,23 @@ def test_text_with_a_byte_order_mark_is_read(tmp_path: Path, encoding: str):
     assert loaded.text == "The Almaty café reopened on Monday with 40 seats, its owner said."
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_read_by_where_its_nul_bytes_fall(tmp_path: Path, encoding: str):
+    path = tmp_path / "almaty.md"
+    path.write_bytes(article("Almaty café reopens", "The Almaty café reopened on Monday with 40 seats, its owner said.").encode(encoding))
+    loaded = load_article(path)
+    assert loaded.title == "Almaty café reopens" and "40 seats" in loaded.text
+
+
+def test_nul_bytes_that_are_not_utf16_are_still_binary(tmp_path: Path):
+    # NULs in runs (as in an image or an archive) fall on both sides of every byte pair; an odd length cannot be UTF-16.
+    for name, raw in [("runs.md", b"Title\n\n" + b"\x00" * 64 + random.Random(3).randbytes(2000)), ("odd.md", "Hi there".encode("utf-16-le") + b"x")]:
+        path = tmp_path / name
+        path.write_bytes(raw)
+        with pytest.raises(ArticleError, match="binary file"):
+            load_article(path)
+
+
 def test_utf16_article_is_indexed_and_binary_files_still_skipped(run, fake_bot, corpus_dir):
     (corpus_dir / "almaty.txt").write_bytes(
         "Almaty café reopens\n\nThe Almaty café reopened on Monday with 40 seats, its owner said.\n".encode("utf-16")
