@@ -102,8 +102,8 @@ def _decode(raw: bytes, path: Path) -> str:
     if encoding is None and b"\x00" in raw[:8192]:
         encoding = utf16_byte_order(raw)
         if encoding is None:
-            raise ArticleError("binary file (contains NUL bytes, and not as UTF-16 text has them)")
-    label = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-16-le": "UTF-16", "utf-16-be": "UTF-16", "utf-32": "UTF-32"}[encoding or "utf-8-sig"]
+            raise ArticleError("binary file (contains NUL bytes, not placed as in UTF-16 text)")
+    label = {"utf-8-sig": "UTF-8", "utf-32": "UTF-32"}.get(encoding or "utf-8-sig", "UTF-16")  # "utf-16", "-le", "-be"
     try:
         text = raw.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
