@@ -326,10 +326,14 @@ def sentences_of(text: str) -> list[str]:
 # -- instructions planted in an article ------------------------------------------------------------------------
 # The payload of "reply HACKED" is matched case-sensitively: with the rest of the pattern case-blind it took
 # any word, and "to print paper money", "we say that X" read as orders (9 of the 2,455 sentences of the
-# SQuAD split), which the extractive answer then could not quote.
+# SQuAD split), which the extractive answer then could not quote. The verb must also stand as an order: first in
+# its clause, or after "and", "then", "please", "must", "told to" ...; with a subject before it, "Officials say
+# NATO will expand" and "Analysts say OPEC will cut output" are news, not orders.
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b.{0,60}\b(?:instructions?|question|prompt|rules?|above|previous|system)\b|"
-    r"\b(?:reply|respond|answer|say|output|print|write)\b\s+(?:only\s+|just\s+|with\s+|exactly\s+)*[\"“']?(?-i:[A-Z]{3,})\b|"
+    r"(?:^|[:;,.!?\"“'(—–-]\s*|\b(?:and|then|please|just|only|always|instead|simply|now|must|should"
+    r"|(?:instructed|told|asked|required|supposed|meant)\s+to)\s+)"
+    r"(?:reply|respond|answer|say|output|print|write)\b\s+(?:only\s+|just\s+|with\s+|exactly\s+)*[\"“']?(?-i:[A-Z]{3,})\b|"
     r"\b(?:you are now|system prompt|as an ai|new instructions?)\b|"
     r"\b(?:ai|assistants?|chatbots?|language models?|llms?|bots?)\b[^.]{0,40}\b(?:reading|processing|summari[sz]ing)\s+this\b",
     re.IGNORECASE,
