@@ -95,7 +95,7 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
     from bot.answering.features import FEATURES
     from bot.answering.model import AnswerModel, Linear
     from bot.evaluate import holds_facts, read_rows
-    from bot.service import Newsbot
+    from bot.service import HISTORY_TURNS, Newsbot
     from bot.settings import Settings
 
     settings = Settings(corpus_dir=folder / "corpus", data_dir=data_root / folder.name, chroma_url=None, _env_file=None)
@@ -108,8 +108,9 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
     items: list[Item] = []
     rows = read_rows(folder / "questions.jsonl")
     for n, row in enumerate(rows, start=1):
-        hits, vector = bot.retrieve(row.question)
-        q, cands, _ = answerer.featurize(row.question, hits)
+        # A follow-up is retrieved and read with its conversation, as `Newsbot.answer` does.
+        hits, vector = bot.retrieve(row.question, history=row.history)
+        q, cands, _ = answerer.featurize(row.question, hits, row.history[-HISTORY_TURNS:])
         # Every candidate's sentence similarity, from the vectors `index build` stored (the answer step's shortlist's too).
         cores = list(dict.fromkeys(c.core for c in cands))
         sims = dict(zip(cores, (answerer.sentences(cores) @ np.asarray(vector, dtype=np.float32)).tolist(), strict=True)) if cores else {}

@@ -47,6 +47,7 @@ from bench.generate import (
     SOURCES,
     TITLE_FORMS,
 )
+from index.load import doc_id_for
 
 # Countries that are also partners (Japan, Canada, ...) are left out of the host countries, so that "trade
 # between A and B" and "the memorandum between A and B" name one pair in one order only.
@@ -1213,6 +1214,7 @@ def make_questions(rng: random.Random, articles: list[Article], per_article: int
 
     rows = []
     used: Counter[str] = Counter()
+    answered: dict[int, list[tuple[Ask, str, str]]] = {}  # article -> (ask, question, evidence) of its answer rows
     for article in articles:
         other = rng.choice([a for a in articles if a.n != article.n]).slots
         answers = _choose(
@@ -1240,6 +1242,7 @@ def make_questions(rng: random.Random, articles: list[Article], per_article: int
                     "probe": {"relation": ask.relation, "where": ask.where},
                 }
             )
+            answered.setdefault(article.n, []).append((ask, question, evidence))
         for i, ask in enumerate(refusals):
             rows.append(
                 {
@@ -1252,7 +1255,118 @@ def make_questions(rng: random.Random, articles: list[Article], per_article: int
                     "probe": {"relation": ask.relation, "where": ask.where, "absent": ask.absent},
                 }
             )
+    # Follow-ups come last, from their own random stream, so that the rows above stay as they were.
+    frng = random.Random(f"follow-ups-{seed}")
+    for article in articles:
+        rows += follow_up_rows(frng, article, articles, answered.get(article.n, []), answerable, unanswerable, seed, titles)
     return rows
+
+
+# -- follow-ups: a question that names the venture only through the turn before -----------------------------------
+def _refer_back(rng: random.Random, question: str, handles: list[str]) -> str | None:
+    """``question`` with the venture's name replaced by a phrase that needs the earlier turn ("it", "the project");
+    None when the question does not name the venture by one of its ``handles``."""
+    for handle in sorted(handles, key=len, reverse=True):
+        at = question.lower().find(handle.lower())
+        if at < 0:
+            continue
+        after_preposition = re.search(r"\b(?:of|in|at|to|for|from)\s+$", question[:at])
+        ref = (
+            "the deposits"
+            if handle.endswith("deposits")
+            else rng.choice(["the project", "the joint venture"] + ([] if after_preposition else ["it"]))
+        )
+        out = question[:at] + (cap(ref) if at == 0 else ref) + question[at + len(handle) :]
+        if rng.random() < 0.5 and re.match(r"(?:What|Which|Who|How|When|Where)\b", out):
+            out = "And " + out[0].lower() + out[1:]
+        return out
+    return None
+
+
+def follow_up_rows(
+    rng: random.Random,
+    article: Article,
+    articles: list[Article],
+    answered: list[tuple[Ask, str, str]],
+    answerable: Callable[[Ask, int], bool],
+    unanswerable: Callable[[Ask], bool],
+    seed: int,
+    titles: dict[int, str],
+) -> list[dict]:
+    """One answer and one refuse row that follow an answer row of ``article`` in a conversation (both or neither).
+
+    The earlier turn is that row's question, answered with its evidence sentence as newsbot quotes it from the
+    article (``cited``: its doc id); the follow-up asks about the same venture without naming it, so only the
+    conversation says which one is meant.
+    """
+    s = article.slots
+    handles = [h for h, _ in project_handles(s)]
+    earlier = [(a, q, e) for a, q, e in answered if any(h.lower() in q.lower() for h in handles)]
+    if not earlier:
+        return []
+    first, first_q, first_evidence = rng.choice(earlier)
+    history = [{"question": first_q, "answer": f"{first_evidence} [1]", "cited": [doc_id_for(Path(article.file_name))]}]
+    facts = [f for a in articles for f in a.facts]
+
+    def pick(asks: list[Ask], keep: Callable[[Ask], bool]) -> tuple[Ask, str] | None:
+        rng.shuffle(asks)
+        for ask in asks:
+            form = rng.choice(ask.forms)
+            asked = _refer_back(rng, form, handles)
+            if asked and ask.relation != first.relation and keep(ask):
+                return ask, asked
+        return None
+
+    other = rng.choice([a for a in articles if a.n != article.n]).slots
+    countries = sorted({a.slots["country"] for a in articles})
+    def new_answer(ask: Ask) -> bool:
+        """Answerable from this article, and not by what the user said in the earlier question. (The earlier
+        answer may hold it: "And who holds the rest?" is often answered by the sentence quoted before.)"""
+        if not answerable(ask, article.n):
+            return False
+        gold = next(f for f in find(facts, ask.relation, ask.where) if f.article == article.n).value.gold
+        return not any(g.lower() in first_q.lower() for g in gold)
+
+    def in_quote(ask: Ask) -> bool:
+        """The sentence quoted before already holds the answer (the user asks about another part of it)."""
+        found = [f for f in find(facts, ask.relation, ask.where) if f.article == article.n]
+        return bool(found) and any(g.lower() in first_evidence.lower() for g in found[0].value.gold)
+
+    asks = answer_asks(rng, s)
+    # Half the time, a follow-up on another part of the sentence quoted before, where there is one.
+    quoted = [a for a in asks if in_quote(a)] if rng.random() < 1 / 2 else []
+    answer = pick(quoted, new_answer) or pick(asks, new_answer)
+    refuse = pick(refuse_asks(rng, s, other, countries), unanswerable)
+    if answer is None or refuse is None:
+        return []
+    (a_ask, a_question), (r_ask, r_question) = answer, refuse
+    found = [f for f in find(facts, a_ask.relation, a_ask.where) if f.article == article.n and not f.implied]
+    base = f"s{seed}-{article.n:03d}"
+    return [
+        {
+            "id": f"{base}-fa0",
+            "question": a_question,
+            "history": history,
+            "expect": "answer",
+            "facts": [list(found[0].value.gold)],
+            "sources": sorted({titles[f.article] for f in find(facts, a_ask.relation, a_ask.where)}),
+            "kind": a_ask.kind,
+            "tags": ["follow-up"],
+            "evidence": found[0].evidence,
+            "probe": {"relation": a_ask.relation, "where": a_ask.where},
+        },
+        {
+            "id": f"{base}-fr0",
+            "question": r_question,
+            "history": history,
+            "expect": "refuse",
+            "facts": [],
+            "sources": [],
+            "kind": r_ask.kind,
+            "tags": ["follow-up"],
+            "probe": {"relation": r_ask.relation, "where": r_ask.where, "absent": r_ask.absent},
+        },
+    ]
 
 
 # -- the folder ---------------------------------------------------------------------------------------------------

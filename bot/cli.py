@@ -485,7 +485,10 @@ def eval_(
             mode = result.answer.mode
             if mode == "extractive-fallback" and result.answer.note:
                 mode = f"{mode}: {result.answer.note[:100]}"  # why the model's answer was not shown
-            show(out, f"{mark} {result.row.id} [{mode}] {result.row.question} -- {result.why or 'ok'} -> {shown}")
+            asked = result.row.question
+            if result.row.history:  # a follow-up: the turn it follows, so that the line reads on its own
+                asked = f"(after {result.row.history[-1].question!r}) {asked}"
+            show(out, f"{mark} {result.row.id} [{mode}] {asked} -- {result.why or 'ok'} -> {shown}")
             if verbose and result.answer.trace is not None and hasattr(bot, "answerer"):
                 from bot.answering.explain import explain
 

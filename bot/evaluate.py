@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.types import Answer
+from bot.types import Answer, Turn
 
 
 class EvalFileError(ValueError):
@@ -34,6 +34,7 @@ class EvalRow:
     expect: str  # "answer" or "refuse"
     facts: list[list[str]]
     sources: list[str]
+    history: tuple[Turn, ...] = ()  # earlier turns of the conversation the question follows up, oldest first
 
 
 @dataclass
@@ -89,6 +90,7 @@ def read_rows(path: Path) -> list[EvalRow]:
                 expect=str(raw.get("expect", "answer")),
                 facts=[list(map(str, group)) for group in raw.get("facts", [])],
                 sources=list(map(str, raw.get("sources", []))),
+                history=tuple(_turn(t) for t in raw.get("history", [])),
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise EvalFileError(f"{path}:{n}: not a valid eval row ({exc})") from exc
@@ -98,6 +100,16 @@ def read_rows(path: Path) -> list[EvalRow]:
     if not rows:
         raise EvalFileError(f"{path} has no rows")
     return rows
+
+
+def _turn(raw: object) -> Turn:
+    """An earlier turn of a row's ``history``: ``{"question": ..., "answer": ..., "cited": [doc ids]}`` or a bare
+    earlier question."""
+    if isinstance(raw, str):
+        return Turn(raw)
+    if not isinstance(raw, dict):
+        raise TypeError(f"a history turn is an object or a string, not {raw!r}")
+    return Turn(str(raw["question"]), str(raw.get("answer", "")), tuple(map(str, raw.get("cited", []))))
 
 
 def _canon(text: str) -> str:
@@ -129,9 +141,10 @@ def judge(row: EvalRow, answer: Answer) -> tuple[bool, str]:
     return True, ""
 
 
-def run_eval(rows: list[EvalRow], ask: Callable[[str], Answer]) -> Iterator[EvalResult]:
+def run_eval(rows: list[EvalRow], ask: Callable[..., Answer]) -> Iterator[EvalResult]:
+    """Ask every row (``ask(question, history)`` for a follow-up) and judge the answer."""
     for row in rows:
-        answer = ask(row.question)
+        answer = ask(row.question, row.history) if row.history else ask(row.question)
         passed, why = judge(row, answer)
         yield EvalResult(row, answer, passed, why)
 

@@ -58,6 +58,7 @@ class Turn:
 
     question: str
     answer: str = ""
+    cited: tuple[str, ...] = ()  # doc ids of the articles the answer quoted: what a follow-up is likely about
 
 
 REFUSAL = "The articles don't say."

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.evaluate import EvalFileError, EvalRow, Figures, open_eval, span_scores, squad_normalize
-from bot.types import REFUSAL, Answer, Citation
+from bot.evaluate import EvalFileError, EvalRow, Figures, open_eval, read_rows, run_eval, span_scores, squad_normalize
+from bot.types import REFUSAL, Answer, Citation, Turn
 
 
 def test_squad_normalisation_and_span_scores():
@@ -60,3 +60,25 @@ def test_eval_folder_and_sample(tmp_path: Path):
     (folder / "questions.jsonl").unlink()
     with pytest.raises(EvalFileError, match=r"corpus/ and questions\.jsonl"):
         open_eval(folder)
+
+
+def test_a_follow_up_row_is_asked_with_its_conversation(tmp_path: Path):
+    path = tmp_path / "q.jsonl"
+    path.write_text(
+        '{"id": "f", "question": "And who holds the rest?", "expect": "answer", "facts": [["Tau"]],'
+        ' "history": [{"question": "What share will Cove control?", "answer": "Cove will control 70% [1]"}, "Why?"]}\n'
+        '{"id": "g", "question": "Who?", "history": [7]}\n'
+    )
+    with pytest.raises(EvalFileError, match=r"q\.jsonl:2"):  # a turn that is neither an object nor a string
+        read_rows(path)
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    (row,) = read_rows(path)
+    assert row.history == (Turn("What share will Cove control?", "Cove will control 70% [1]"), Turn("Why?"))
+    asked = []
+
+    def ask(question: str, history=()) -> Answer:
+        asked.append((question, tuple(history)))
+        return _answer("Tau holds the rest. [1]", ["Tau holds the rest."])
+
+    (result,) = run_eval([row], ask)
+    assert result.passed and asked == [("And who holds the rest?", row.history)]

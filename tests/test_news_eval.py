@@ -62,11 +62,16 @@ def test_the_two_committed_sets_share_no_article_or_question():
     assert len(fit_titles) == len(report_titles) == 60
     assert not fit_titles & report_titles
     fit_rows, report_rows = _rows(fit), _rows(report)
-    shared = {r["question"] for r in fit_rows} & {r["question"] for r in report_rows}
+
+    def asked(row: dict) -> tuple[str, ...]:
+        """A question with the conversation it follows ("And how much will it cost?" depends on the turn before)."""
+        return (*(t["question"] for t in row.get("history", [])), row["question"])
+
+    shared = {asked(r) for r in fit_rows} & {asked(r) for r in report_rows}
     # only a few generic questions may recur: refusals ("Who is the president of Serbia?") and what a mineral is
     # used for (the same fact everywhere); never a question whose answer is one article's fact
     assert all(
-        r["expect"] == "refuse" or r["kind"] in news_eval.SHARED_FACTS for r in fit_rows + report_rows if r["question"] in shared
+        r["expect"] == "refuse" or r["kind"] in news_eval.SHARED_FACTS for r in fit_rows + report_rows if asked(r) in shared
     )
     assert len(shared) <= len(report_rows) // 50
 
@@ -83,6 +88,27 @@ def test_rows_are_valid_for_the_eval_reader_and_half_are_refusals(committed):
     assert {r["kind"] for r in raw if r["expect"] == "refuse"} == {
         "unstated", "swapped", "other-article", "absent-name", "changed-verb", "absent-number",
     }  # fmt: skip
+
+
+def test_follow_up_rows_name_the_venture_only_through_the_turn_before(committed):
+    """A follow-up row carries the earlier turn (an answer row of the same article, answered with its evidence);
+    its question no longer names the venture, asks something else, and its gold answer is not in that question."""
+    folder, articles, raw = committed
+    rows = {r.id: r for r in read_rows(folder / "questions.jsonl")}
+    by_question = {r["question"]: r for r in raw if "history" not in r}
+    follow_ups = [r for r in raw if "follow-up" in r.get("tags", [])]
+    assert len(follow_ups) >= 80 and sum(r["expect"] == "refuse" for r in follow_ups) == len(follow_ups) // 2
+    handles = {a.n: [h for h, _ in news_eval.project_handles(a.slots)] for a in articles}
+    for row in follow_ups:
+        (turn,) = row["history"]
+        first = by_question[turn["question"]]  # the turn before is an answer row of the set
+        assert first["expect"] == "answer" and turn["answer"] == f"{first['evidence']} [1]"
+        article = int(row["id"].split("-")[1])
+        assert first["id"].startswith(row["id"].rsplit("-", 1)[0])  # the same article
+        assert not any(h.lower() in row["question"].lower() for h in handles[article]), row["question"]
+        assert row["probe"]["relation"] != first["probe"]["relation"]
+        assert not any(g.lower() in turn["question"].lower() for group in row["facts"] for g in group)
+        assert rows[row["id"]].history[0].question == turn["question"]  # the eval reader keeps the conversation
 
 
 def test_every_answer_row_is_answered_by_its_source_article_in_so_many_words(committed):
