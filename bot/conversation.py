@@ -26,7 +26,8 @@ class Conversation:
     def add(self, answer: Answer) -> None:
         """Remember an answered turn; a refusal holds nothing to follow up on."""
         if not answer.refused:
-            self._turns.append(Turn(answer.question, answer.answer))
+            cited = tuple(dict.fromkeys(c.doc_id for c in answer.citations))
+            self._turns.append(Turn(answer.question, answer.answer, cited))
 
     def clear(self) -> None:
         self._turns.clear()

@@ -135,15 +135,26 @@ class Newsbot:
         return self.retrieve(question, k, filters, history)[0]
 
     def retrieve(
-        self, question: str, k: int | None = None, filters: Filters | None = None, history: Sequence[Turn | str] = ()
+        self,
+        question: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        history: Sequence[Turn | str] = (),
+        focus: Sequence[str] | None = None,
     ) -> tuple[list[Hit], np.ndarray]:
-        """:meth:`search`, and the query's vector (the answer step compares sentences with it)."""
+        """:meth:`search`, and the query's vector (the answer step compares sentences with it).
+
+        ``focus`` (default: the articles the last turn's answer quoted) are searched on their own as well.
+        """
         question = self.check_question(question)
         recent = as_turns(history)[-HISTORY_TURNS:]
         extra = [t for turn in recent for t in terms(turn.question)]
         query = question if not recent else f"{recent[-1].question} {question}"
+        if focus is None:
+            focus = recent[-1].cited if recent else ()
         vector = self.embedder.embed_query(query)
-        return self.retriever.search(query, k or self.settings.top_k, filters, extra_terms=extra, vector=vector), vector
+        hits = self.retriever.search(query, k or self.settings.top_k, filters, extra_terms=extra, vector=vector, focus=focus)
+        return hits, vector
 
     def answer(
         self,
@@ -172,7 +183,9 @@ class Newsbot:
             folded = [] if query != question else recent  # a standalone question replaces the term folding
         # The answerer reads a wider pool than `search` shows: with many similar articles the answering
         # sentence can rank below the top few chunks.
-        hits, vector = self.retrieve(query, k=self.settings.answer_pool, filters=filters, history=folded)
+        # A follow-up is most likely about the articles the last answer quoted, even when the LLM rewrote it.
+        focus = recent[-1].cited if recent else ()
+        hits, vector = self.retrieve(query, k=self.settings.answer_pool, filters=filters, history=folded, focus=focus)
         retrieved = time.perf_counter()
         decision = self.answerer.decide(query, hits, folded, vector=vector)
         done = time.perf_counter()

@@ -175,8 +175,14 @@ class Retriever:
         filters: Filters | None = None,
         extra_terms: Iterable[str] = (),
         vector: np.ndarray | None = None,
+        focus: Iterable[str] = (),
     ) -> list[Hit]:
-        """The ``k`` best chunks for ``question``, fused from dense and BM25 rankings, diverse across articles."""
+        """The ``k`` best chunks for ``question``, fused from dense and BM25 rankings, diverse across articles.
+
+        ``focus``: doc ids of the articles a conversation is about (those the last answer quoted). Their chunks
+        are ranked among themselves too, and that ranking is fused with the corpus-wide one: "and how much will
+        it cost?" names nothing, and the sentence that answers it may not name the project either.
+        """
         self.refresh()
         filters = filters or Filters()
         pool = max(4 * k, 24)
@@ -185,7 +191,42 @@ class Retriever:
         dense = self.store.query(vector, pool, where=filters.where())
         bm25_scores = self._bm25_scores(terms(question) + list(extra_terms))
         keyword = self._bm25_rank(bm25_scores, pool, filters)
-        return diversify(self._fuse(vector, dense, keyword, bm25_scores), k)
+        ranked = self._fuse(vector, dense, keyword, bm25_scores)
+        if focus:
+            ranked = self._with_focus(ranked, list(dict.fromkeys(focus)), vector, bm25_scores, filters)
+        return diversify(ranked, k)
+
+    def _with_focus(
+        self, ranked: list[Hit], focus: list[str], vector: np.ndarray, bm25_scores: np.ndarray | None, filters: Filters
+    ) -> list[Hit]:
+        """``ranked`` fused by reciprocal rank with a ranking of the focus articles' chunks alone (scored as
+        :meth:`_fuse` scores: both sides, then reciprocal rank fusion)."""
+        positions = [p for doc in focus for p in self._by_doc.get(doc, {}).values() if filters.admits(self.chunks[p].meta)]
+        if not positions:
+            return ranked
+        seen = {h.chunk_id: h for h in ranked}
+        local: list[Hit] = []
+        for p in positions:
+            c = self.chunks[p]
+            hit = seen.get(c.id) or Hit(c.id, str(c.meta.get("doc_id")), c.text, c.meta, 0.0)
+            if c.id not in seen:
+                hit.bm25 = float(bm25_scores[p]) if bm25_scores is not None and p < len(bm25_scores) else 0.0
+            local.append(hit)
+        fresh = [h.chunk_id for h in local if h.chunk_id not in seen]
+        for cid, vec in self.store.embeddings(fresh).items():
+            norm = float(np.linalg.norm(vec)) or 1.0
+            next(h for h in local if h.chunk_id == cid).dense = float(np.dot(vec, vector) / norm)
+        within: dict[str, float] = defaultdict(float)
+        for side in ("dense", "bm25"):
+            for rank, hit in enumerate(sorted(local, key=lambda h: getattr(h, side), reverse=True), start=1):
+                within[hit.chunk_id] += 1.0 / (RRF_K + rank)
+        fused = {h.chunk_id: 1.0 / (RRF_K + rank) for rank, h in enumerate(ranked, start=1)}
+        for rank, cid in enumerate(sorted(within, key=lambda c: -within[c]), start=1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            seen.setdefault(cid, next(h for h in local if h.chunk_id == cid)).ranks["focus"] = rank
+        for cid, score in fused.items():
+            seen[cid].score = score
+        return sorted(seen.values(), key=lambda h: h.score, reverse=True)
 
     def _fuse(
         self,

@@ -109,6 +109,8 @@ def test_follow_up_folds_earlier_terms_in_at_a_lower_weight():
     assert [t.word for t in q.asked] == ["holds", "rest"]
     earlier = {t.stem: t for t in q.terms if t.history}
     assert "cove" in earlier and earlier["cove"].weight < vocab().weight("cove")
+    # a name said before may answer the follow-up ("Who will develop the deposit?"): only the question's words are said
+    assert "cove" not in q.mentioned and "cove" not in analyse("Who will develop it?", vocab(), history).mentioned
 
 
 # -- candidates --------------------------------------------------------------------------------------------
@@ -185,6 +187,17 @@ def test_novelty_length_rank_chunk_similarity_and_history():
     assert cove.features["chunk_similarity"] == 0.7 and tau.features["chunk_similarity"] == 0.2
     assert tau.features["history_coverage"] > 0 and tau.features["novelty"] > 0.5
     assert tau.features["length"] == pytest.approx(math.log(1 + len(tau.core.split())))
+
+
+def test_a_follow_up_marks_passages_from_the_article_the_last_answer_quoted():
+    ours = hit("The project is expected to produce 12,000 tons a year.", doc="kz")
+    other = hit("The project is expected to produce 9,000 tons a year.", doc="sp", rank=1)
+    question = "And how much will the project produce?"
+    earlier = Turn("Who will develop the Severnyi Katpar deposit?", "Cove Capital will develop it. [1]", ("kz",))
+    follow = featurize(question, [ours, other], [earlier])
+    assert [c.features["conversation_article"] for c in follow] == [1.0, 0.0]
+    alone = featurize(question, [ours, other], [Turn(earlier.question, earlier.answer)])  # the quoted articles unknown
+    assert [c.features["conversation_article"] for c in alone] == [0.0, 0.0]
 
 
 def test_soft_coverage_credits_a_word_said_differently():

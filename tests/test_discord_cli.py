@@ -16,10 +16,11 @@ import simcord
 from typer.testing import CliRunner
 
 from bot import cli
+from bot.conversation import Conversation
 from bot.discordbot import client as discord_client
 from bot.discordbot.client import NewsbotClient, TokenError, check_token
 from bot.discordbot.feedback_store import FeedbackStore
-from bot.types import Answer
+from bot.types import REFUSAL, Answer, Citation, Turn
 from tests.discord_world import Q1, make_client
 
 # Shaped like a bot token (id.timestamp.hmac) but not one.
@@ -152,6 +153,14 @@ def test_chat_answers_a_question_and_a_follow_up(env, fake_bot):
     assert second.startswith("And who holds the rest?")
     assert "Tau-Ken Samruk controlling the remaining 30%" in second
     assert "remaining 30%" not in fake_bot.answer("And who holds the rest?").answer  # the history made the difference
+
+
+def test_a_conversation_remembers_the_articles_each_answer_quoted():
+    chat = Conversation()
+    cites = [Citation(n, doc, "T", "S", "", "", "q") for n, doc in enumerate(["kz", "sp", "kz"], start=1)]
+    chat.add(Answer("q1", "a [1] [2] [3]", False, cites))
+    chat.add(Answer("q2", REFUSAL, True))  # a refusal holds nothing to follow up on
+    assert chat.history == [Turn("q1", "a [1] [2] [3]", ("kz", "sp"))]
 
 
 def test_chat_new_starts_over_and_bad_questions_do_not_end_it(env):

@@ -15,7 +15,7 @@ from bot import cli
 from bot.discordbot.client import NewsbotClient
 from bot.discordbot.feedback_store import FeedbackStore
 from bot.discordbot.views import DOWN_ID, UP_ID
-from bot.types import Answer
+from bot.types import Answer, Citation, Turn
 from tests.discord_world import FOLLOW_UP, Q1, REST, World, restarted
 
 
@@ -95,3 +95,11 @@ def test_history_walks_the_chain_and_skips_refusals(tmp_path):
     c = store.record_answer(Answer("q3", "a3", False), [3], 1, 2, conversation_id=9, parent_id=b)
     assert [t.question for t in store.history(c)] == ["q1", "q3"]
     assert store.latest_in_conversation(9).id == c and store.answer_for_message(2).id == b
+
+
+def test_history_remembers_which_articles_each_answer_quoted(tmp_path):
+    """A follow-up is searched in the articles the answer before it quoted: the store keeps them for it."""
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    cites = [Citation(n, doc, "T", "S", "", "", "q") for n, doc in enumerate(["kz-deal", "sp-report", "kz-deal"], start=1)]
+    a = store.record_answer(Answer("q1", "a1 [1] [2] [3]", False, cites), [1], 1, 2, conversation_id=9)
+    assert store.history(a) == [Turn("q1", "a1 [1] [2] [3]", ("kz-deal", "sp-report"))]

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.service import Newsbot
+from bot.settings import Settings
+from bot.types import Turn
 from index.chunk import LineTokenCounter, chunk_article
 from index.load import load_article
 from index.search import Filters
@@ -210,3 +213,31 @@ def test_a_build_with_nothing_to_embed_never_loads_the_model(tmp_path: Path, cor
     report = Indexer(ChunkStore(tmp_path / "data"), model, corpus_dir).sync()
     assert (report.unchanged, report.chunks_embedded) == (2, 0)
     assert "model" not in vars(model), "the model was loaded though nothing was embedded"
+
+
+def test_a_follow_up_is_searched_in_the_articles_the_last_answer_quoted(tmp_path: Path, embedder: HashEmbedder):
+    """"How much will the project produce?" names no project, and the sentence that answers it names none either:
+    the articles the conversation's last answer quoted are ranked on their own too, and fused with the rest."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    ventures = [("orion", "Orion Partners", "Alder Ridge", "61,400"), ("basalt", "Basalt Mining", "Cedar Hill", "3,500"),
+                ("larch", "Larch Metals", "Fox Hollow", "12,800")]  # fmt: skip
+    for slug, firm, site, output in ventures:
+        (corpus / f"{slug}.md").write_text(
+            f"# {firm} to develop {site}\n\n{firm} signed a deal to develop the {site} deposits with the state.\n\n"
+            f"The lender said it could finance the venture. The project is expected to produce {output} tonnes of"
+            " concentrate a year.\n"
+        )
+    settings = Settings(corpus_dir=corpus, data_dir=tmp_path / "data", chroma_url=None, _env_file=None)
+    bot = Newsbot(settings, embedder=embedder, notify=lambda msg: None)
+    question = "And how much will the project produce a year?"
+    unfocused = bot.search(question, k=3)[0].doc_id
+    for slug, firm, site, output in ventures:
+        turn = Turn(f"Who will develop the {site} deposits?", f"{firm} signed a deal ... [1]", cited=(slug,))
+        hits, _ = bot.retrieve(question, k=3, history=[turn])
+        assert hits[0].doc_id == slug and output in hits[0].text, slug
+        assert hits[0].ranks["focus"] == 1
+        assert {h.doc_id for h in hits} != {slug}  # the rest of the corpus is still searched
+    # without the articles it quoted, the same turn leaves the question to the corpus-wide ranking
+    plain, _ = bot.retrieve(question, k=3, history=[Turn("Who will develop the Alder Ridge deposits?", "... [1]")])
+    assert "focus" not in plain[0].ranks and bot.search(question, k=3)[0].doc_id == unfocused

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,18 @@ def test_a_planted_instruction_is_never_quoted(tmp_path_factory: pytest.TempPath
         assert all("ignore the question" not in c.quote for c in answer.citations), question
     # The rest of the article still answers.
     assert "12,000" in bot.answer("How much tungsten will the joint venture produce a year?").answer
+
+
+def test_follow_ups_of_the_held_out_news_set_are_answered_from_the_conversation(tmp_path_factory, real_embedder):
+    """news-report's follow-up rows (`eval/README.md`): "And how much will the project cost?" after a question on
+    one venture. Measured at the committed weights: 34 of 51 answered right; 18 with the same turns but without
+    the articles they quoted (the conversation focus off in retrieval and in the `conversation_article` feature)."""
+    evalset = open_eval(ROOT / "eval" / "news-report")
+    rows = [r for r in evalset.rows if r.history and r.expect == "answer"]
+    data = tmp_path_factory.mktemp("news-report")
+    bot = Newsbot(Settings(corpus_dir=evalset.corpus_dir, data_dir=data, chroma_url=None, _env_file=None), embedder=real_embedder)
+    right = sum(r.passed for r in run_eval(rows, bot.answer))
+    unfocused = [replace(r, history=tuple(replace(t, cited=()) for t in r.history)) for r in rows]
+    right_unfocused = sum(r.passed for r in run_eval(unfocused, bot.answer))
+    assert len(rows) == 51
+    assert right >= 30 and right >= right_unfocused + 10, (right, right_unfocused)

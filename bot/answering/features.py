@@ -51,6 +51,7 @@ FEATURES: dict[str, str] = {
     "pair": "the passage is the core with the sentence before it",
     "refers_back": "the core points back (it, they, this ...) and stands alone",
     "history_coverage": "idf-weighted share of earlier turns' terms found in the passage",
+    "conversation_article": "a follow-up, and the passage is from an article the conversation's last answer quoted",
 }
 """Every feature the model may weigh, in weights-file order, with what it measures."""
 
@@ -185,6 +186,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["pair"] = float(c.pair)
         f["refers_back"] = float(not c.pair and refers_back(c.core))
         f["history_coverage"] = sum(t.weight for t in history if t.stem in matcher.found(c.text)) / history_total if history else 0.0
+        f["conversation_article"] = float(c.hit.doc_id in question.focus)
 
 
 _NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot|n't)\b|n't\b", re.IGNORECASE)

@@ -131,11 +131,13 @@ class Question:
     text: str
     want: Want
     terms: list[Term]
-    mentioned: set[str]  # lower-case words of the question (and recent turns): a span they hold is not new
+    mentioned: set[str]  # lower-case words of the question: a span they hold is not new (a name said in an earlier
+    # turn may answer a follow-up: "Who will develop the deposit?" after a question on Cove Capital's share)
     name_groups: list[list[str]] = field(default_factory=list)  # stems of each name asked about ("tugh", "temur")
     common: frozenset[str] = frozenset()  # words the corpus writes in lower case: "Summit" is not a name
     plural: bool = False  # "which countries ...", "who are the partners": a list may answer it
     thing: tuple[str, ...] = ()  # terms of what "how much X" counts ("nickel"), the office "who is the X of" asks ("prime", "minist")
+    focus: tuple[str, ...] = ()  # a follow-up: doc ids of the articles the conversation's last answer quoted
 
     @property
     def asked(self) -> list[Term]:
@@ -197,12 +199,13 @@ def analyse(question: str, vocab: Vocabulary, history: Sequence[Turn] = ()) -> Q
             for s in terms(_HOW.sub(" ", text)):
                 if s not in out and s not in _FRAME:
                     out[s] = Term(s, s, vocab.weight(s) * factor, history=True)
-        mentioned |= mentioned_words(turn.question)
     stems = [[stem(w) for w in g] for g in groups]
     plural = bool(_PLURAL.search(question))
+    focus = tuple(history)[-1].cited if history else ()
     return Question(
-        question, wanted(question), list(out.values()), mentioned, [g for g in stems if g], vocab.common, plural, asked_thing(question)
-    )
+        question, wanted(question), list(out.values()), mentioned, [g for g in stems if g], vocab.common, plural,
+        asked_thing(question), focus,
+    )  # fmt: skip
 
 
 # "How much nickel", "how many new jobs": the noun a quantity question counts (time units and money aside:

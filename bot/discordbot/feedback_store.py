@@ -233,7 +233,8 @@ class FeedbackStore:
         while current is not None and len(out) < turns and current.id not in seen:
             seen.add(current.id)
             if not current.refused:
-                out.append(Turn(current.question, current.answer))
+                cited = tuple(dict.fromkeys(str(c.get("doc_id", "")) for c in current.citations if c.get("doc_id")))
+                out.append(Turn(current.question, current.answer, cited))
             current = self.answer(current.parent_id) if current.parent_id is not None else None
         return out[::-1]
 
