@@ -302,9 +302,10 @@ class Outcome:
 
 def rank(prefilter: Model, passage: Model, items: list[Item], names: list[str]) -> list[Outcome]:
     """Each question's chosen candidate and the refusal model's inputs."""
-    from bot.answering.model import gate, refusal_features
+    from bot.answering.model import evidence_score, gate, refusal_features
 
     cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
+    linear = passage.linear()
     out = []
     for it in items:
         if not len(it.features):
@@ -320,7 +321,7 @@ def rank(prefilter: Model, passage: Model, items: list[Item], names: list[str]) 
             out.append(Outcome(it, int(keep[order[0]]), {}, gate=gate(rows[0])))
             continue
         best = int(keep[order[passing[0]]])
-        inputs = refusal_features([float(scores[order[k]]) for k in passing], rows[passing[0]])
+        inputs = refusal_features([evidence_score(linear, rows[k]) for k in passing], rows[passing[0]])
         out.append(Outcome(it, best, inputs))
     return out
 

@@ -16,7 +16,7 @@ from bot.answering.answerer import ANSWERED, BELOW_THRESHOLD, NO_CANDIDATE, NOTH
 from bot.answering.candidates import Candidate, candidates, refers_back
 from bot.answering.explain import explain
 from bot.answering.features import FEATURES, Context, compute
-from bot.answering.model import WEIGHTS_FILE, AnswerModel, Linear, WeightsError, sigmoid
+from bot.answering.model import WEIGHTS_FILE, AnswerModel, Linear, WeightsError, evidence_score, sigmoid
 from bot.answering.question import Vocabulary, analyse
 from bot.answering.shortanswer import SPAN_FEATURES
 from bot.service import QuestionError
@@ -421,3 +421,12 @@ def test_name_spans_leave_out_a_dates_month_and_a_capitalised_opening_word():
     assert found == ["US President Donald Trump"]
     # A name that opens the sentence is still a name.
     assert [s.text for s in spans("Cove Capital signed on Nov. 7.", ["name"])] == ["Cove Capital"]
+
+
+def test_the_refusal_model_reads_passage_scores_without_where_to_look_features():
+    """`conversation_article` chooses among passages; whether the best one answers is judged without it."""
+    passage = Linear(("coverage", "conversation_article"), (2.0, 5.0), -1.0, (0.5, 0.1), (0.25, 0.5))
+    features = {"coverage": 0.75, "conversation_article": 1.0}
+    assert passage.score(features) == pytest.approx(-1.0 + 2.0 + 9.0)
+    assert evidence_score(passage, features) == pytest.approx(-1.0 + 2.0)
+    assert evidence_score(passage, {**features, "conversation_article": 0.0}) == evidence_score(passage, features)

@@ -26,7 +26,7 @@ from threadpoolctl import ThreadpoolController
 
 from bot.answering.candidates import Candidate, Excluded, candidates
 from bot.answering.features import Context, WordVectors, compute
-from bot.answering.model import GATES, AnswerModel, gate, pick_shortlist, refusal_features, sigmoid
+from bot.answering.model import GATES, AnswerModel, evidence_score, gate, pick_shortlist, refusal_features, sigmoid
 from bot.answering.question import Question, Vocabulary, analyse
 from bot.answering.shortanswer import span_features
 from bot.answering.spans import is_country
@@ -180,7 +180,8 @@ class Answerer:
         """How likely the best candidate answers the question: the refusal model's probability (or the passage model's)."""
         if self.model.refusal is None:
             return sigmoid(ranked[0].score)
-        return sigmoid(self.model.refusal.score(refusal_features([c.score for c in ranked], ranked[0].features)))
+        evidence = [evidence_score(self.model.passage, c.features) for c in ranked]
+        return sigmoid(self.model.refusal.score(refusal_features(evidence, ranked[0].features)))
 
     def _short_answer(self, q: Question, best: Candidate, decision: Decision) -> None:
         model = self.model

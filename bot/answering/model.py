@@ -76,7 +76,7 @@ def sigmoid(x: float) -> float:
 
 
 REFUSAL_FEATURES: dict[str, str] = {
-    "passage_score": "the passage model's score for the best candidate",
+    "passage_score": "the passage model's score for the best candidate (without where-to-look features)",
     "passage_margin": "how far that score is above the second best candidate's",
     "passage_share": "the best candidate's share of the softmax over the shortlist",
 }
@@ -174,6 +174,19 @@ class AnswerModel:
             "span": self.span.as_dict() if self.span else None,
             "span_threshold": round(self.span_threshold, 6),
         }
+
+
+# Features that say where to look rather than whether a passage answers. The passage model weighs them to choose
+# among candidates; the refusal model reads passage scores without them: in a follow-up every passage of the
+# conversation's article gains the same large amount, which says nothing about whether the question is answered
+# (with it, "And when did production end at the project?" was answered from that article's trade figures).
+WHERE_TO_LOOK = ("conversation_article",)
+
+
+def evidence_score(passage: Linear, features: Mapping[str, float]) -> float:
+    """The passage model's score for a candidate without the :data:`WHERE_TO_LOOK` features' contributions."""
+    contributions = passage.contributions(features)
+    return passage.bias + sum(v for n, v in contributions.items() if n not in WHERE_TO_LOOK)
 
 
 def refusal_features(scores: list[float], best: Mapping[str, float]) -> dict[str, float]:
