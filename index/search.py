@@ -205,25 +205,24 @@ class Retriever:
         if not positions:
             return ranked
         seen = {h.chunk_id: h for h in ranked}
-        local: list[Hit] = []
+        local: dict[str, Hit] = {}  # the focus articles' chunks, those the corpus-wide ranking holds as it holds them
         for p in positions:
             c = self.chunks[p]
-            hit = seen.get(c.id) or Hit(c.id, str(c.meta.get("doc_id")), c.text, c.meta, 0.0)
-            if c.id not in seen:
+            if (hit := seen.get(c.id)) is None:
+                hit = Hit(c.id, str(c.meta.get("doc_id")), c.text, c.meta, 0.0)
                 hit.bm25 = float(bm25_scores[p]) if bm25_scores is not None and p < len(bm25_scores) else 0.0
-            local.append(hit)
-        fresh = [h.chunk_id for h in local if h.chunk_id not in seen]
-        for cid, vec in self.store.embeddings(fresh).items():
+            local[c.id] = hit
+        for cid, vec in self.store.embeddings([cid for cid in local if cid not in seen]).items():
             norm = float(np.linalg.norm(vec)) or 1.0
-            next(h for h in local if h.chunk_id == cid).dense = float(np.dot(vec, vector) / norm)
+            local[cid].dense = float(np.dot(vec, vector) / norm)
         within: dict[str, float] = defaultdict(float)
         for side in ("dense", "bm25"):
-            for rank, hit in enumerate(sorted(local, key=lambda h: getattr(h, side), reverse=True), start=1):
+            for rank, hit in enumerate(sorted(local.values(), key=lambda h: getattr(h, side), reverse=True), start=1):
                 within[hit.chunk_id] += 1.0 / (RRF_K + rank)
         fused = {h.chunk_id: 1.0 / (RRF_K + rank) for rank, h in enumerate(ranked, start=1)}
         for rank, cid in enumerate(sorted(within, key=lambda c: -within[c]), start=1):
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-            seen.setdefault(cid, next(h for h in local if h.chunk_id == cid)).ranks["focus"] = rank
+            seen.setdefault(cid, local[cid]).ranks["focus"] = rank
         for cid, score in fused.items():
             seen[cid].score = score
         return sorted(seen.values(), key=lambda h: h.score, reverse=True)
