@@ -1187,6 +1187,11 @@ def _choose(
     return chosen
 
 
+def stated_in(facts: Iterable[Fact], ask: Ask, n: int) -> list[Fact]:
+    """The facts ``ask`` asks for that article ``n`` states in so many words (an answer row's evidence)."""
+    return [f for f in find(facts, ask.relation, ask.where) if f.article == n and not f.implied]
+
+
 def make_questions(rng: random.Random, articles: list[Article], per_article: int, seed: int) -> list[dict]:
     """``per_article`` answer and ``per_article`` refuse rows for every article, each checked against all facts."""
     facts = [f for a in articles for f in a.facts]
@@ -1224,7 +1229,7 @@ def make_questions(rng: random.Random, articles: list[Article], per_article: int
             rng, refuse_asks(rng, article.slots, other, countries), per_article, unanswerable, lambda a: a.kind, used
         )
         for i, ask in enumerate(answers):
-            found = [f for f in find(facts, ask.relation, ask.where) if f.article == article.n and not f.implied]
+            found = stated_in(facts, ask, article.n)
             question = rng.choice(ask.forms)
             evidence = found[0].evidence
             names = [part for v in ask.where.values() for part in v.split("|") if part in question]
@@ -1324,7 +1329,7 @@ def follow_up_rows(
         answer may hold it: "And who holds the rest?" is often answered by the sentence quoted before.)"""
         if not answerable(ask, article.n):
             return False
-        gold = next(f for f in find(facts, ask.relation, ask.where) if f.article == article.n).value.gold
+        gold = stated_in(facts, ask, article.n)[0].value.gold  # one value in the corpus: `answerable` checked it
         return not any(g.lower() in first_q.lower() for g in gold)
 
     def in_quote(ask: Ask) -> bool:
@@ -1340,7 +1345,7 @@ def follow_up_rows(
     if answer is None or refuse is None:
         return []
     (a_ask, a_question), (r_ask, r_question) = answer, refuse
-    found = [f for f in find(facts, a_ask.relation, a_ask.where) if f.article == article.n and not f.implied]
+    found = stated_in(facts, a_ask, article.n)
     base = f"s{seed}-{article.n:03d}"
     return [
         {
