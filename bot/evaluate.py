@@ -88,8 +88,8 @@ def read_rows(path: Path) -> list[EvalRow]:
                 id=str(raw.get("id", f"line{n}")),
                 question=str(raw["question"]),
                 expect=str(raw.get("expect", "answer")),
-                facts=[list(map(str, group)) for group in raw.get("facts", [])],
-                sources=list(map(str, raw.get("sources", []))),
+                facts=[_strings(group, "a facts group") for group in _list(raw.get("facts", []), "facts")],
+                sources=_strings(raw.get("sources", []), "sources"),
                 history=tuple(_turn(t) for t in raw.get("history", [])),
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
@@ -102,6 +102,21 @@ def read_rows(path: Path) -> list[EvalRow]:
     return rows
 
 
+def _list(value: object, what: str) -> list:
+    """``value`` if it is a JSON list; a string here would be read letter by letter, so it is an error."""
+    if not isinstance(value, list):
+        raise TypeError(f"{what} must be a list, not {value!r}")
+    return value
+
+
+def _strings(value: object, what: str) -> list[str]:
+    """A JSON list of strings (numbers are read as their text): ``["70%", "70 percent"]``."""
+    items = _list(value, what)
+    if not all(isinstance(item, str | int | float) and not isinstance(item, bool) for item in items):
+        raise TypeError(f"{what} must be a list of strings, not {value!r}")
+    return [str(item) for item in items]
+
+
 def _turn(raw: object) -> Turn:
     """An earlier turn of a row's ``history``: ``{"question": ..., "answer": ..., "cited": [doc ids]}`` or a bare
     earlier question."""
@@ -109,7 +124,7 @@ def _turn(raw: object) -> Turn:
         return Turn(raw)
     if not isinstance(raw, dict):
         raise TypeError(f"a history turn is an object or a string, not {raw!r}")
-    return Turn(str(raw["question"]), str(raw.get("answer", "")), tuple(map(str, raw.get("cited", []))))
+    return Turn(str(raw["question"]), str(raw.get("answer", "")), tuple(_strings(raw.get("cited", []), "a turn's cited")))
 
 
 def _canon(text: str) -> str:

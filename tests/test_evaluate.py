@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -60,6 +61,26 @@ def test_eval_folder_and_sample(tmp_path: Path):
     (folder / "questions.jsonl").unlink()
     with pytest.raises(EvalFileError, match=r"corpus/ and questions\.jsonl"):
         open_eval(folder)
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ('"facts": ["Spanish"]', "a facts group must be a list"),
+        ('"facts": "Spanish"', "facts must be a list"),
+        ('"sources": "Reuters"', "sources must be a list"),
+        ('"facts": [[{"x": 1}]]', "a facts group must be a list of strings"),
+        ('"history": [{"question": "Who?", "cited": "kazakhstan-deal"}]', "a turn's cited must be a list"),
+    ],
+)
+def test_a_string_where_a_list_belongs_is_an_error_not_read_letter_by_letter(tmp_path: Path, field: str, message: str):
+    """``"facts": ["Spanish"]`` would otherwise be one group of the letters S, p, a, ... that almost any answer holds."""
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "ok", "question": "Who?", "facts": [["Tau", 70]]}\n{"id": "bad", "question": "Who?", ' + field + "}\n")
+    with pytest.raises(EvalFileError, match=rf"q\.jsonl:2: .*{re.escape(message)}"):
+        read_rows(path)
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    assert read_rows(path)[0].facts == [["Tau", "70"]]
 
 
 def test_a_follow_up_row_is_asked_with_its_conversation(tmp_path: Path):
