@@ -178,6 +178,7 @@ class Fact:
     article: int = -1
     implied: bool = False  # stated by context only (the value is not in the evidence sentence): never asked for
     loose: tuple[str, ...] = ()  # args the sentence leaves to context ("Exports reached ...": whose?)
+    section: str = ""  # the part of the article that states it (see write_article)
 
     def matches(self, relation: str, where: dict[str, str], loose: bool = False) -> bool:
         """Whether this fact is what ``where`` asks for; ``loose``: or could be read as it (context-given args aside)."""
@@ -202,6 +203,7 @@ class Article:
     paragraphs: list[list[str]]
     facts: list[Fact]
     slots: dict[str, str]  # the deal's names, for the question templates
+    deal: int  # the first report of the deal this article reports (its own n, unless it is a second report)
 
     @property
     def body(self) -> str:
@@ -225,14 +227,18 @@ class Writer:
         self.paragraphs: list[list[str]] = []
         self.facts: list[Fact] = []
         self.mentioned: set[str] = set()  # people already introduced by full name and role
+        self.section = ""  # the part being written: each paragraph and fact records it
+        self.sections: list[str] = []
 
     def paragraph(self) -> None:
         self.paragraphs.append([])
+        self.sections.append(self.section)
 
     def say(self, text: str, *facts: Fact) -> None:
         text = cap(text)
         for fact in facts:
             fact.evidence = text
+            fact.section = self.section
             assert fact.implied or fact.value.shown.lower() in text.lower(), (fact.value.shown, text)
         self.paragraphs[-1].append(text)
         self.facts.extend(facts)
@@ -310,13 +316,20 @@ def deal_slots(rng: random.Random, names: Names) -> dict[str, str]:
     }
 
 
-def write_article(rng: random.Random, n: int, seed: int, names: Names) -> Article:
-    """Sample one deal and write it up; every sentence registers the facts it states."""
+@dataclass
+class Deal:
+    """One deal's names (``slots``), figures (``values``) and signing date: what every report of it states."""
+
+    slots: dict[str, str]
+    values: dict[str, Value]
+    date: dt.date
+
+
+def sample_deal(rng: random.Random, names: Names) -> Deal:
+    """Draw one deal: its names, dates and figures (every report of it states these same values)."""
     s = deal_slots(rng, names)
     date = dt.date(rng.choice([2023, 2024, 2025]), 1, 1) + dt.timedelta(days=rng.randrange(365))
     s["weekday"] = date.strftime("%A")
-    project = {"project": s["firm"], "site": s["site1"], "country": s["country"], "mineral": s["mineral"]}
-    pair = {"country": s["country"], "partner": s["partner"]}
     stake = rng.choice([51, 55, 60, 65, 70, 75, 80])
     v = {
         "date": day(rng, date),
@@ -344,110 +357,138 @@ def write_article(rng: random.Random, n: int, seed: int, names: Names) -> Articl
     s["gw_year"] = str(date.year + 10)
     s["infra_year"] = str(date.year + 5)
     s["output_n"] = str(output_n)
+    return Deal(s, v, date)
+
+
+def write_article(
+    rng: random.Random,
+    n: int,
+    seed: int,
+    names: Names,
+    deal: Deal | None = None,
+    parts: set[str] | None = None,
+    omit: str | None = None,
+    source: str | None = None,
+    title_forms: list[str] | None = None,
+) -> Article:
+    """Sample one deal (or take ``deal``) and write it up; every sentence registers the facts it states.
+
+    ``parts`` names the sections to write (all of them when None; a second report of a deal writes a few);
+    ``omit`` is one section that is written, so that the random stream runs as for the whole article, and then left
+    out with its facts: that section is then what only a second report states. ``source``: another outlet's name.
+    ``title_forms``: the headline templates to draw from (a second report's name the firm and the site).
+    """
+    if deal is None:
+        deal = sample_deal(rng, names)
+    s, v, date = deal.slots, deal.values, deal.date
+    project = {"project": s["firm"], "site": s["site1"], "country": s["country"], "mineral": s["mineral"]}
+    pair = {"country": s["country"], "partner": s["partner"]}
     w = Writer()
     f = s.__getitem__  # short for the templates below
 
-    # 1. the lede: who signed what, when
-    w.paragraph()
-    mou = fact("mou_date", v["date"], **pair)
-    match rng.randrange(3):
-        case 0:
-            w.say(
-                f"{f('Country')} and {f('partner')} signed a memorandum of understanding on critical minerals on {v['date'].shown}, the {f('demonym')} government said.",
-                mou,
-            )
-        case 1:
-            w.say(
-                f"{f('Partner')} and {f('country')} agreed on {v['date'].shown} to cooperate on {f('mineral')} and other critical minerals, signing a memorandum of understanding.",
-                mou,
-            )
-        case _:
-            w.say(
-                f"The governments of {f('country')} and {f('partner')} have signed a memorandum of understanding on critical minerals, officials said."
-            )
-            w.say(
-                f"The document was signed on {v['date'].shown}, after two days of talks on securing supplies of {f('mineral')}.",
-                mou,
-            )
+    def lede() -> None:
+        # 1. the lede: who signed what, when
+        w.paragraph()
+        mou = fact("mou_date", v["date"], **pair)
+        match rng.randrange(3):
+            case 0:
+                w.say(
+                    f"{f('Country')} and {f('partner')} signed a memorandum of understanding on critical minerals on {v['date'].shown}, the {f('demonym')} government said.",
+                    mou,
+                )
+            case 1:
+                w.say(
+                    f"{f('Partner')} and {f('country')} agreed on {v['date'].shown} to cooperate on {f('mineral')} and other critical minerals, signing a memorandum of understanding.",
+                    mou,
+                )
+            case _:
+                w.say(
+                    f"The governments of {f('country')} and {f('partner')} have signed a memorandum of understanding on critical minerals, officials said."
+                )
+                w.say(
+                    f"The document was signed on {v['date'].shown}, after two days of talks on securing supplies of {f('mineral')}.",
+                    mou,
+                )
 
-    # 2. where, and by whom
-    city = fact("signed_in", f("capital"), **pair)
-    signer = fact("signer", f("minister"), side=f("country"), **pair)
-    signer_p = fact("signer", f("official"), side=f("partner"), **pair)
-    post = fact("post", f("minister_title"), person=f("minister"), country=f("country"))
-    he = "She" if f("official").split()[0] in SHE else "He"
-    match rng.randrange(3):
-        case 0:
-            w.say(
-                f"The memorandum was signed in {f('capital')} by {f('demonym')} {f('minister_title')} {f('minister')} and {f('official')}, a senior trade official from {f('partner')}.",
-                city,
-                signer,
-                post,
-                signer_p,
-            )
-        case 1:
-            w.say(
-                f"{f('minister')}, {poss(f('country'))} {f('minister_title')}, signed for the {f('demonym')} side in {f('capital')}.",
-                signer,
-                post,
-                city,
-            )
-            w.say(f"{f('official')}, a senior trade official, signed for {f('partner')}.", signer_p)
-        case _:
-            w.say(
-                f"{f('official')}, a senior trade official from {f('partner')}, travelled to {f('capital')} for the ceremony.",
-                city,
-                signer_p,
-            )
-            w.say(f"{he} signed the document with {f('demonym')} {f('minister_title')} {f('minister')}.", signer, post)
-    if rng.random() < 0.5:
-        w.say(f'"Today we open a new chapter with {f("partner")}," {f("minister").split()[1]} said.')
+        # 2. where, and by whom
+        city = fact("signed_in", f("capital"), **pair)
+        signer = fact("signer", f("minister"), side=f("country"), **pair)
+        signer_p = fact("signer", f("official"), side=f("partner"), **pair)
+        post = fact("post", f("minister_title"), person=f("minister"), country=f("country"))
+        he = "She" if f("official").split()[0] in SHE else "He"
+        match rng.randrange(3):
+            case 0:
+                w.say(
+                    f"The memorandum was signed in {f('capital')} by {f('demonym')} {f('minister_title')} {f('minister')} and {f('official')}, a senior trade official from {f('partner')}.",
+                    city,
+                    signer,
+                    post,
+                    signer_p,
+                )
+            case 1:
+                w.say(
+                    f"{f('minister')}, {poss(f('country'))} {f('minister_title')}, signed for the {f('demonym')} side in {f('capital')}.",
+                    signer,
+                    post,
+                    city,
+                )
+                w.say(f"{f('official')}, a senior trade official, signed for {f('partner')}.", signer_p)
+            case _:
+                w.say(
+                    f"{f('official')}, a senior trade official from {f('partner')}, travelled to {f('capital')} for the ceremony.",
+                    city,
+                    signer_p,
+                )
+                w.say(f"{he} signed the document with {f('demonym')} {f('minister_title')} {f('minister')}.", signer, post)
+        if rng.random() < 0.5:
+            w.say(f'"Today we open a new chapter with {f("partner")}," {f("minister").split()[1]} said.')
 
-    # 3. the joint venture: who develops what, and who holds what
-    w.paragraph()
-    dev = fact("developer", f("firm"), **project)
-    firm_stake = fact("stake", v["stake"], holder=f("firm"), **project)
-    state_stake = fact("stake", v["rest"], holder=f("state_firm"), **project)
-    partner_of = fact("jv_partner", f("state_firm"), **project)
-    match rng.randrange(4):
-        case 0:
-            w.say(
-                f"Under the deal, {f('firm')} will develop the {f('site1')} and {f('site2')} {f('mineral')} deposits with the state mining company {f('state_firm')}.",
-                dev,
-                partner_of,
-            )
-            w.say(
-                f"{f('firm')} will control {v['stake'].shown} of the joint venture and its sales, with {f('state_firm')} holding the remaining {v['rest'].shown}.",
-                firm_stake,
-                state_stake,
-            )
-        case 1:
-            w.say(
-                f"{f('firm')} and {f('state_firm')} will jointly develop the {f('site1')} and {f('site2')} {f('mineral')} deposits.",
-                dev,
-                partner_of,
-            )
-            w.say(f"The joint venture will be {v['stake'].shown} owned by {f('firm')}.", firm_stake)
-            w.say(f"The state company will hold the remaining {v['rest'].shown}.", state_stake)
-        case 2:
-            w.say(
-                f"Under the agreement, {f('state_firm')} takes a {v['rest'].shown} stake in the venture, while {f('firm')}, which will develop the {f('site1')} and {f('site2')} {f('mineral')} deposits, holds {v['stake'].shown}.",
-                state_stake,
-                dev,
-                partner_of,
-                firm_stake,
-            )
-        case _:
-            w.say(
-                f"{f('firm')} will develop the {f('site1')} and {f('site2')} {f('mineral')} deposits with {f('state_firm')}.",
-                dev,
-                partner_of,
-            )
-            w.say(
-                f"It will own {v['stake'].shown} of the joint venture and market its output; {f('state_firm')} will hold {v['rest'].shown}.",
-                firm_stake,
-                state_stake,
-            )
+    def venture() -> None:
+        # 3. the joint venture: who develops what, and who holds what
+        w.paragraph()
+        dev = fact("developer", f("firm"), **project)
+        firm_stake = fact("stake", v["stake"], holder=f("firm"), **project)
+        state_stake = fact("stake", v["rest"], holder=f("state_firm"), **project)
+        partner_of = fact("jv_partner", f("state_firm"), **project)
+        match rng.randrange(4):
+            case 0:
+                w.say(
+                    f"Under the deal, {f('firm')} will develop the {f('site1')} and {f('site2')} {f('mineral')} deposits with the state mining company {f('state_firm')}.",
+                    dev,
+                    partner_of,
+                )
+                w.say(
+                    f"{f('firm')} will control {v['stake'].shown} of the joint venture and its sales, with {f('state_firm')} holding the remaining {v['rest'].shown}.",
+                    firm_stake,
+                    state_stake,
+                )
+            case 1:
+                w.say(
+                    f"{f('firm')} and {f('state_firm')} will jointly develop the {f('site1')} and {f('site2')} {f('mineral')} deposits.",
+                    dev,
+                    partner_of,
+                )
+                w.say(f"The joint venture will be {v['stake'].shown} owned by {f('firm')}.", firm_stake)
+                w.say(f"The state company will hold the remaining {v['rest'].shown}.", state_stake)
+            case 2:
+                w.say(
+                    f"Under the agreement, {f('state_firm')} takes a {v['rest'].shown} stake in the venture, while {f('firm')}, which will develop the {f('site1')} and {f('site2')} {f('mineral')} deposits, holds {v['stake'].shown}.",
+                    state_stake,
+                    dev,
+                    partner_of,
+                    firm_stake,
+                )
+            case _:
+                w.say(
+                    f"{f('firm')} will develop the {f('site1')} and {f('site2')} {f('mineral')} deposits with {f('state_firm')}.",
+                    dev,
+                    partner_of,
+                )
+                w.say(
+                    f"It will own {v['stake'].shown} of the joint venture and market its output; {f('state_firm')} will hold {v['rest'].shown}.",
+                    firm_stake,
+                    state_stake,
+                )
 
     # the middle of the article, in varying order
     def costs() -> None:
@@ -657,25 +698,33 @@ def write_article(rng: random.Random, n: int, seed: int, names: Names) -> Articl
         for say in rng.sample(options, k=rng.randint(1, 3)):
             say()
 
+    def write(part: Callable[[], None]) -> None:
+        if parts is None or part.__name__ in parts:
+            w.section = part.__name__
+            part()
+
+    write(lede)
+    write(venture)
     middle = [costs, output, use, ceo, timeline, trade, exports, asides]
     rng.shuffle(middle)
     for part in middle:
-        part()
+        write(part)
 
     title_slots = {**s, "country": s["Country"], "bank_short": bare(s["bank"]), "partner_cap": s["Partner"]}
-    title = names.fresh(lambda: rng.choice(TITLE_FORMS + EXTRA_TITLES).format(**title_slots))
+    title = names.fresh(lambda: rng.choice(title_forms or TITLE_FORMS + EXTRA_TITLES).format(**title_slots))
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60]
     published = date + dt.timedelta(days=rng.choice([0, 0, 1]))
     article = Article(
         n=n,
         file_name=f"news-s{seed}-{n:03d}-{slug}.md",
         title=title,
-        source=s["source"],
+        source=source or s["source"],
         published=published.isoformat(),
         url=f"https://example.com/news-eval/s{seed}/{n:03d}",
-        paragraphs=[p for p in w.paragraphs if p],
-        facts=w.facts,
+        paragraphs=[p for p, section in zip(w.paragraphs, w.sections, strict=True) if p and section != omit],
+        facts=[x for x in w.facts if x.section != omit],
         slots=s,
+        deal=n,
     )
     for item in article.facts:
         item.article = n
@@ -686,6 +735,12 @@ EXTRA_TITLES = [
     "{firm} wins {bank_short} backing for {demonym} {mineral} mines",
     "{Country} and {partner} sign {mineral} pact in {capital}",
     "{demonym} {mineral} venture lines up {bank_short} loan",
+]
+# A second report's headline names the firm and the site, so that it is no other set's headline either.
+SECOND_REPORT_TITLES = [
+    "{firm} and {state_firm} team up on {site1} {mineral}",
+    "{site1} {mineral} deposits to be developed by {firm}",
+    "{firm} bets on {demonym} {mineral} at {site1}",
 ]
 
 
@@ -1193,19 +1248,22 @@ def stated_in(facts: Iterable[Fact], ask: Ask, n: int) -> list[Fact]:
 
 
 def make_questions(rng: random.Random, articles: list[Article], per_article: int, seed: int) -> list[dict]:
-    """``per_article`` answer and ``per_article`` refuse rows for every article, each checked against all facts."""
+    """``per_article`` answer and ``per_article`` refuse rows for every deal's first report, each checked against all
+    facts; then the follow-ups."""
     facts = [f for a in articles for f in a.facts]
     text = "\n".join(a.body for a in articles).lower()
     titles = {a.n: a.title for a in articles}
+    deal_of = {a.n: a.deal for a in articles}
+    firsts = [a for a in articles if a.deal == a.n]
     countries = sorted({a.slots["country"] for a in articles})
 
     def answerable(ask: Ask, n: int) -> bool:
         """Article ``n`` states it in so many words, and no article states another value (or, unless the fact
-        is the same everywhere, the same value again)."""
+        is the same everywhere, the same value again, but in another report of the same deal)."""
         found = find(facts, ask.relation, ask.where)
         if not any(f.article == n and not f.implied for f in found) or len({f.value.gold for f in found}) != 1:
             return False
-        return len({f.article for f in found}) == 1 or ask.relation in SHARED_FACTS
+        return len({deal_of[f.article] for f in found}) == 1 or ask.relation in SHARED_FACTS
 
     def unanswerable(ask: Ask) -> bool:
         """No article states it, even loosely; the names it should lack are nowhere, and the others are somewhere
@@ -1220,8 +1278,8 @@ def make_questions(rng: random.Random, articles: list[Article], per_article: int
     rows = []
     used: Counter[str] = Counter()
     answered: dict[int, list[tuple[Ask, str, str]]] = {}  # article -> (ask, question, evidence) of its answer rows
-    for article in articles:
-        other = rng.choice([a for a in articles if a.n != article.n]).slots
+    for article in firsts:
+        other = rng.choice([a for a in firsts if a.n != article.n]).slots
         answers = _choose(
             rng, answer_asks(rng, article.slots), per_article, lambda a, n=article.n: answerable(a, n), lambda a: a.kind, used
         )
@@ -1262,8 +1320,15 @@ def make_questions(rng: random.Random, articles: list[Article], per_article: int
             )
     # Follow-ups come last, from their own random stream, so that the rows above stay as they were.
     frng = random.Random(f"follow-ups-{seed}")
-    for article in articles:
+    for article in firsts:
         rows += follow_up_rows(frng, article, articles, answered.get(article.n, []), answerable, unanswerable, seed, titles)
+    # Then one pair per second report: the turn before quoted the first report, the answer is in the second only.
+    orng = random.Random(f"other-report-follow-ups-{seed}")
+    for second in (a for a in articles if a.deal != a.n):
+        first = articles[second.deal]
+        rows += follow_up_rows(
+            orng, first, articles, answered.get(first.n, []), answerable, unanswerable, seed, titles, home=second
+        )
     return rows
 
 
@@ -1297,13 +1362,17 @@ def follow_up_rows(
     unanswerable: Callable[[Ask], bool],
     seed: int,
     titles: dict[int, str],
+    home: Article | None = None,
 ) -> list[dict]:
     """One answer and one refuse row that follow an answer row of ``article`` in a conversation (both or neither).
 
     The earlier turn is that row's question, answered with its evidence sentence as newsbot quotes it from the
     article (``cited``: its doc id); the follow-up asks about the same venture without naming it, so only the
-    conversation says which one is meant.
+    conversation says which one is meant. With ``home`` (a second report of the deal) the answer is stated there and
+    not in ``article``: the conversation says which venture, but not which article holds the answer (ids end in 1).
     """
+    home = home or article
+    other_report = home is not article
     s = article.slots
     handles = [h for h, _ in project_handles(s)]
     earlier = [(a, q, e) for a, q, e in answered if any(h.lower() in q.lower() for h in handles)]
@@ -1327,9 +1396,9 @@ def follow_up_rows(
     def new_answer(ask: Ask) -> bool:
         """Answerable from this article, and not by what the user said in the earlier question. (The earlier
         answer may hold it: "And who holds the rest?" is often answered by the sentence quoted before.)"""
-        if not answerable(ask, article.n):
+        if not answerable(ask, home.n) or (other_report and stated_in(facts, ask, article.n)):
             return False
-        gold = stated_in(facts, ask, article.n)[0].value.gold  # one value in the corpus: `answerable` checked it
+        gold = stated_in(facts, ask, home.n)[0].value.gold  # one value in the corpus: `answerable` checked it
         return not any(g.lower() in first_q.lower() for g in gold)
 
     def in_quote(ask: Ask) -> bool:
@@ -1339,47 +1408,75 @@ def follow_up_rows(
 
     asks = answer_asks(rng, s)
     # Half the time, a follow-up on another part of the sentence quoted before, where there is one.
-    quoted = [a for a in asks if in_quote(a)] if rng.random() < 1 / 2 else []
+    quoted = [a for a in asks if in_quote(a)] if rng.random() < 1 / 2 and not other_report else []
     answer = pick(quoted, new_answer) or pick(asks, new_answer)
     refuse = pick(refuse_asks(rng, s, other, countries), unanswerable)
     if answer is None or refuse is None:
         return []
     (a_ask, a_question), (r_ask, r_question) = answer, refuse
-    found = stated_in(facts, a_ask, article.n)
-    base = f"s{seed}-{article.n:03d}"
+    found = stated_in(facts, a_ask, home.n)
+    base, k = f"s{seed}-{article.n:03d}", int(other_report)
+    tags = ["follow-up", "other-report"] if other_report else ["follow-up"]
     return [
         {
-            "id": f"{base}-fa0",
+            "id": f"{base}-fa{k}",
             "question": a_question,
             "history": history,
             "expect": "answer",
             "facts": [list(found[0].value.gold)],
             "sources": sorted({titles[f.article] for f in find(facts, a_ask.relation, a_ask.where)}),
             "kind": a_ask.kind,
-            "tags": ["follow-up"],
+            "tags": tags,
             "evidence": found[0].evidence,
             "probe": {"relation": a_ask.relation, "where": a_ask.where},
         },
         {
-            "id": f"{base}-fr0",
+            "id": f"{base}-fr{k}",
             "question": r_question,
             "history": history,
             "expect": "refuse",
             "facts": [],
             "sources": [],
             "kind": r_ask.kind,
-            "tags": ["follow-up"],
+            "tags": tags,
             "probe": {"relation": r_ask.relation, "where": r_ask.where, "absent": r_ask.absent},
         },
     ]
 
 
 # -- the folder ---------------------------------------------------------------------------------------------------
+# A third of the deals is reported by a second outlet too, as the seed articles are (one summit, two reports). The
+# first report then leaves out one section on the venture that the second states, so that a follow-up on the
+# venture ("And how much will it cost?") may be answered by the other report, not the one quoted the turn before.
+SECOND_REPORT_SHARE = 1 / 3
+ONLY_IN_SECOND_REPORT = ("costs", "output", "timeline")
+# What else a second report covers: sections whose facts read the same in any phrasing (the timeline's "within three
+# years" and "in 2027" would make two reports disagree).
+SECOND_REPORT_EXTRAS = ("costs", "output", "use", "ceo", "trade", "exports")
+
+
 def build(n_articles: int, seed: int, per_article: int = 3) -> tuple[list[Article], list[dict]]:
-    """The articles and question rows of one eval set, in memory."""
+    """The articles and question rows of one eval set, in memory: ``n_articles`` deals, then the second reports."""
     rng = random.Random(seed)
     names = Names(rng)
-    articles = [write_article(rng, n, seed, names) for n in range(n_articles)]
+    # The second reports draw from a stream of their own, so that the first reports are written as without them.
+    second_rng = random.Random(f"second-reports-{seed}")
+    omitted = {
+        n: second_rng.choice(ONLY_IN_SECOND_REPORT) for n in range(n_articles) if second_rng.random() < SECOND_REPORT_SHARE
+    }
+    articles, deals = [], []
+    for n in range(n_articles):
+        deals.append(sample_deal(rng, names))
+        articles.append(write_article(rng, n, seed, names, deal=deals[n], omit=omitted.get(n)))
+    for i, (n, section) in enumerate(sorted(omitted.items())):
+        extra = second_rng.choice([x for x in SECOND_REPORT_EXTRAS if x != section])
+        outlet = second_rng.choice([x for x in SOURCES if x != articles[n].source])
+        parts = {"lede", "venture", section, extra}
+        second = write_article(
+            second_rng, n_articles + i, seed, names, deal=deals[n], parts=parts, source=outlet, title_forms=SECOND_REPORT_TITLES
+        )
+        second.deal = n
+        articles.append(second)
     return articles, make_questions(rng, articles, per_article, seed)
 
 
