@@ -434,7 +434,7 @@ def span_rows(outcomes: list[Outcome], threshold: float) -> list[tuple[dict, flo
             "competitors": math.log(1 + len(spans) - 1),
             "margin": proximity - (spans[1][1] if len(spans) > 1 else 0.0),
             "want_name": float(o.item.want in ("person", "place", "name")),
-            "want_number": float(o.item.want in ("number", "money", "percent", "duration")),
+            "want_number": float(o.item.want in ("number", "amount", "money", "percent", "duration")),
             "want_time": float(o.item.want == "time"),
             "span_words": math.log(1 + len(text.split())),
         }

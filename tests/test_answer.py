@@ -19,6 +19,7 @@ from bot.answering.features import FEATURES, Context, compute
 from bot.answering.model import WEIGHTS_FILE, AnswerModel, Linear, WeightsError, evidence_score, sigmoid
 from bot.answering.question import Vocabulary, analyse
 from bot.answering.shortanswer import SPAN_FEATURES
+from bot.answering.spans import number_spans
 from bot.service import QuestionError
 from bot.types import Turn
 from index.search import Hit
@@ -63,8 +64,12 @@ def by_core(cands: list[Candidate], start: str, pair: bool = False) -> Candidate
 @pytest.mark.parametrize(
     ("question", "want"),
     [
-        ("How much antimony did Tajikistan export?", Want.NUMBER),
-        ("How many tonnes a year?", Want.NUMBER),
+        ("How much antimony did Tajikistan export?", Want.AMOUNT),
+        ("How many tonnes a year?", Want.AMOUNT),
+        ("How much of the world's antimony does Tajikistan mine?", Want.NUMBER),
+        ("By how much did antimony prices rise?", Want.NUMBER),
+        ("How much more antimony does China mine than Tajikistan?", Want.NUMBER),
+        ("How large is the deposit?", Want.NUMBER),
         ("What share of the venture does Cove hold?", Want.PERCENT),
         ("What percentage of exports is antimony?", Want.PERCENT),
         ("What is the estimated cost of the mine?", Want.MONEY),
@@ -85,6 +90,20 @@ def by_core(cands: list[Candidate], start: str, pair: bool = False) -> Candidate
 )
 def test_wanted_kind_of_answer(question: str, want: Want):
     assert wanted(question) is want
+
+
+def test_a_share_is_no_answer_to_how_much_a_thing_is():
+    """"How much will it produce?" is not answered by "70%" (a share), though "how much of the world's supply" may be."""
+    assert "percent" not in Want.AMOUNT.span_kinds and {"count", "money"} <= Want.AMOUNT.span_kinds
+    assert "percent" in Want.NUMBER.span_kinds
+    share = hit("Cove Capital will control 70% of the joint venture.\nThe venture will produce tungsten concentrate.", title="")
+    (cand, *_) = featurize("How much will the venture produce a year?", [share])
+    assert cand.features["wanted_span"] == 0.0
+    # nor by the "two" of "within two years", a length of time
+    timeline = "Construction should start within two years and production within 3-1/2 years."
+    made = timeline + " It will make 12,000 tons a year."
+    assert [s.text for s in number_spans(made, counts=True)] == ["12,000 tons"]
+    assert "two" in [s.text for s in number_spans(made)]  # a plain number still: "how old" may want the 25 of "25 years"
 
 
 def test_key_terms_weigh_rare_words_more_and_flag_names_and_unseen_words():
@@ -294,7 +313,7 @@ def test_explain_shows_rule_candidates_features_and_scores():
     hits = [hit("The venture expects to produce 12,000 tons of tungsten a year.\nTajikistan exported antimony.")]
     model = _model(0.5, span_threshold=0.5)
     text = explain(Answerer(_Retriever(), model).decide("How much tungsten will the venture produce a year?", hits), model)
-    assert "wants number" in text and "decided by at-or-above-answer-threshold" in text
+    assert "wants amount" in text and "decided by at-or-above-answer-threshold" in text
     assert "1. score=" in text and "coverage=" in text and "12,000 tons" in text
 
 

@@ -14,6 +14,7 @@ import pytest
 from bot.evaluate import Figures, open_eval, read_rows, run_eval
 from bot.service import Newsbot
 from bot.settings import Settings
+from bot.types import Turn
 from index.chunk import LineTokenCounter
 from tests.conftest import GOLDEN, ROOT, SHARED, real_corpus_bot
 
@@ -157,14 +158,31 @@ def test_a_planted_instruction_is_never_quoted(tmp_path_factory: pytest.TempPath
 
 def test_follow_ups_of_the_held_out_news_set_are_answered_from_the_conversation(tmp_path_factory, real_embedder):
     """news-report's follow-up rows (`eval/README.md`): "And how much will the project cost?" after a question on
-    one venture. Measured at the committed weights: 34 of 51 answered right; 18 with the same turns but without
-    the articles they quoted (the conversation focus off in retrieval and in the `conversation_article` feature)."""
+    one venture, answered in the article the turn before quoted (ids ending -fa0) or only in another report of the
+    same deal (-fa1). Measured at the committed weights: 45 of 61 answered right (5 of the 11 -fa1 rows); 25 with
+    the same turns but without the articles they quoted (the conversation focus off in retrieval and in the
+    `conversation_article` feature; 8 of the -fa1 rows: the focus still costs some of those)."""
     evalset = open_eval(ROOT / "eval" / "news-report")
     rows = [r for r in evalset.rows if r.history and r.expect == "answer"]
     data = tmp_path_factory.mktemp("news-report")
     bot = Newsbot(Settings(corpus_dir=evalset.corpus_dir, data_dir=data, chroma_url=None, _env_file=None), embedder=real_embedder)
-    right = sum(r.passed for r in run_eval(rows, bot.answer))
+    passed = {r.row.id: r.passed for r in run_eval(rows, bot.answer)}
     unfocused = [replace(r, history=tuple(replace(t, cited=()) for t in r.history)) for r in rows]
     right_unfocused = sum(r.passed for r in run_eval(unfocused, bot.answer))
-    assert len(rows) == 51
-    assert right >= 30 and right >= right_unfocused + 10, (right, right_unfocused)
+    right, other = sum(passed.values()), [ok for rid, ok in passed.items() if rid.endswith("-fa1")]
+    assert len(rows) == 61 and len(other) == 11
+    assert right >= 42 and right >= right_unfocused + 10, (right, right_unfocused)
+    assert sum(other) >= 4, other  # the quoted article is where to look first, not the only place
+
+
+def test_a_follow_up_is_answered_by_the_other_report_of_the_deal(tmp_path_factory: pytest.TempPathFactory, real_embedder):
+    """The seed articles are two reports of one summit: Reuters gives Cove Capital's share, S&P the output. "And how
+    much will it produce a year?" after the share question is answered from S&P, not by the 70% sentence again."""
+    bot = real_corpus_bot(tmp_path_factory.mktemp("two-reports"), real_embedder)
+    question = "What share of the tungsten joint venture will Cove Capital control?"
+    first = bot.answer(question)
+    assert "70%" in first.answer
+    turn = Turn(question, first.answer, tuple(c.doc_id for c in first.citations))
+    follow = bot.answer("And how much will it produce a year?", history=[turn])
+    assert "12,000" in follow.answer and "70%" not in follow.answer, follow.answer
+    assert follow.citations[0].doc_id not in turn.cited

@@ -24,7 +24,8 @@ class Want(Enum):
     PERSON = "person"  # who, whom, whose, which official
     PLACE = "place"  # where, which country / city
     NAME = "name"  # which company, what nationality, what language: any proper name
-    NUMBER = "number"  # how many, how much, what size
+    NUMBER = "number"  # what size, how large, by how much: any figure, a share included
+    AMOUNT = "amount"  # how many, how much (of a thing): a count or a quantity, never a share
     MONEY = "money"  # how much did it cost, what budget
     PERCENT = "percent"  # what share, what percentage
     TIME = "time"  # when, what year, which century
@@ -47,6 +48,7 @@ _SPAN_KINDS = {
     Want.PLACE: frozenset({"name"}),
     Want.NAME: frozenset({"name"}),
     Want.NUMBER: frozenset({"number", "money", "percent"}),
+    Want.AMOUNT: frozenset({"count", "money"}),  # "count": a number outside a length of time (answering/spans.py)
     Want.MONEY: frozenset({"money"}),
     Want.PERCENT: frozenset({"percent"}),
     Want.TIME: frozenset({"time", "duration"}),  # "when will it start?" - "within three years"
@@ -84,6 +86,9 @@ _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:cost|price|budget|value|salary|fee|revenue)\b", re.I), Want.MONEY),
     (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?when\b|{_WH}(?:{_TIME_NOUNS})\b|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
+    # "How much will it produce?" counts a thing: "70%" is no answer to it (but "how much of the world's supply" may be).
+    # "How much more/less ..." compares, in a share as often as an amount.
+    (re.compile(r"\bhow\s+(?:many|much)\b(?!\s+(?:of|percent|per\s+cent|more|less|fewer|greater|higher|lower|larger|smaller|bigger)\b)", re.I), Want.AMOUNT),
     (re.compile(r"\bhow\s+(?:many|much|large|big|high|tall|far|deep|wide|heavy|old|fast|often|long)\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:number|amount|size|population|quantity|height|length|width|depth|distance|area|weight|speed|capacity|rate|total)\b|\b(?:what|which)\s+(?:number|amount|size|quantity)\b", re.I), Want.NUMBER),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?(?:who|whom|whose)\b|{_WH}(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?where\b|{_WH}(?:{_PLACE_NOUNS})\b", re.I), Want.PLACE),

@@ -61,16 +61,23 @@ def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
     return out
 
 
-def number_spans(text: str) -> list[Span]:
-    """Amounts with their unit: money, percentages and other numbers, times (years, dates) left out."""
+def number_spans(text: str, counts: bool = False) -> list[Span]:
+    """Amounts with their unit: money, percentages and other numbers, times (years, dates) left out.
+
+    With ``counts`` a plain number is a "count", what "how many" and "how much" ask for, and one inside a length of
+    time is none: the "two" of "within two years" counts nothing (but "25" of "25 years old" answers "how old").
+    """
     taken = [(s.start, s.end) for s in times(text)]
+    lengths = [(s.start, s.end) for s in durations(text)] if counts else []
     out = []
     for q in quantities(text):
         if any(a <= q.start < b or a < q.end <= b for a, b in taken):
             continue  # a year or a date's day
         if q.bare and not q.unit and re.fullmatch(r"1[0-9]{3}|20[0-9]{2}", q.raw.strip()):
             continue  # a year written alone
-        kind = "money" if q.money else "percent" if q.percent else "number"
+        kind = "money" if q.money else "percent" if q.percent else "count" if counts else "number"
+        if kind == "count" and any(a <= q.start < b for a, b in lengths):
+            continue
         end = q.end
         if q.unit and not q.money and not q.percent:
             end = q.end + len(text[q.end :]) - len(text[q.end :].lstrip()) + len(q.unit)
@@ -94,8 +101,8 @@ def _spans(text: str, kind_list: tuple[str, ...], common: frozenset[str]) -> tup
         # "Nov." of "a Nov. 6 meeting" is capitalised, but it is a date's month, not a name.
         dates = [(t.start, t.end) for t in times(text)]
         out += [n for n in name_spans(text, common) if not any(a < n.end and n.start < b for a, b in dates)]
-    if kinds & {"number", "money", "percent"}:
-        out += [s for s in number_spans(text) if s.kind in kinds]
+    if kinds & {"number", "money", "percent", "count"}:
+        out += [s for s in number_spans(text, counts="count" in kinds) if s.kind in kinds]
     if "time" in kinds:
         out += times(text)
     if "duration" in kinds:
