@@ -365,21 +365,19 @@ def write_article(
     n: int,
     seed: int,
     names: Names,
-    deal: Deal | None = None,
+    deal: Deal,
     parts: set[str] | None = None,
     omit: str | None = None,
     source: str | None = None,
     title_forms: list[str] | None = None,
 ) -> Article:
-    """Sample one deal (or take ``deal``) and write it up; every sentence registers the facts it states.
+    """Write one report of ``deal`` (see :func:`sample_deal`); every sentence registers the facts it states.
 
     ``parts`` names the sections to write (all of them when None; a second report of a deal writes a few);
     ``omit`` is one section that is written, so that the random stream runs as for the whole article, and then left
     out with its facts: that section is then what only a second report states. ``source``: another outlet's name.
     ``title_forms``: the headline templates to draw from (a second report's name the firm and the site).
     """
-    if deal is None:
-        deal = sample_deal(rng, names)
     s, v, date = deal.slots, deal.values, deal.date
     project = {"project": s["firm"], "site": s["site1"], "country": s["country"], "mineral": s["mineral"]}
     pair = {"country": s["country"], "partner": s["partner"]}
