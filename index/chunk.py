@@ -89,7 +89,8 @@ def chunk_article(
     """
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=max_tokens,
-        chunk_overlap=overlap_tokens,
+        # NEWSBOT_CHUNK_TOKENS may be as low as 32: the splitter refuses an overlap of more than a chunk.
+        chunk_overlap=overlap_tokens if overlap_tokens < max_tokens else max_tokens // 2,
         length_function=LineTokenCounter(count_tokens),
         # Paragraphs first, then sentences; words only for a sentence too long on its own.
         separators=["\n\n", "\n", " "],

@@ -51,6 +51,15 @@ def test_consecutive_chunks_share_a_sentence_of_context():
     assert any(c.text.startswith("Tungsten, used to") and "not mined the metal since 2015" in c.text for c in chunks)
 
 
+def test_the_smallest_chunk_size_the_settings_allow_still_chunks():
+    """NEWSBOT_CHUNK_TOKENS may be 32: the overlap shrinks with the chunk (the splitter refuses one larger than it)."""
+    article = load_article(CORPUS / "kazakhstan-tokayev-minerals-deal.md")
+    count = HashEmbedder().count_tokens
+    chunks = chunk_article(article, count, max_tokens=32)
+    assert len(chunks) > len(chunk_article(article, count, max_tokens=128))
+    assert all(count(c.text) <= 32 or "\n" not in c.text for c in chunks)
+
+
 def test_line_counter_tokenizes_each_line_once_and_charges_what_a_line_break_costs():
     calls: list[str] = []
 
