@@ -417,7 +417,8 @@ def _gold_in(o: Outcome) -> bool:
 # -- the short answer ---------------------------------------------------------------------------------------
 def span_rows(outcomes: list[Outcome], threshold: float) -> list[tuple[dict, float, float, Outcome]]:
     """(span features, EM, F1, outcome) for every answered question whose chosen sentence has a span to show."""
-    from bot.answering.shortanswer import SPAN_FEATURES
+    from bot.answering.question import Want
+    from bot.answering.shortanswer import span_feature_values
     from bot.evaluate import span_scores
 
     rows = []
@@ -427,18 +428,8 @@ def span_rows(outcomes: list[Outcome], threshold: float) -> list[tuple[dict, flo
         spans = o.item.spans[o.best]
         if not spans:
             continue
-        text, proximity = spans[0]
-        feats = {
-            "passage_probability": o.probability,
-            "proximity": proximity,
-            "competitors": math.log(1 + len(spans) - 1),
-            "margin": proximity - (spans[1][1] if len(spans) > 1 else 0.0),
-            "want_name": float(o.item.want in ("person", "place", "name")),
-            "want_number": float(o.item.want in ("number", "amount", "money", "percent", "duration")),
-            "want_time": float(o.item.want == "time"),
-            "span_words": math.log(1 + len(text.split())),
-        }
-        assert list(feats) == list(SPAN_FEATURES)
+        feats = span_feature_values(Want(o.item.want), spans, o.probability)
+        text = spans[0][0]
         em, f1 = span_scores(text, [v for g in o.item.facts for v in g]) if o.item.answerable else (0.0, 0.0)
         rows.append((feats, em, f1, o))
     return rows

@@ -8,6 +8,7 @@ span model gives it at least the fitted ``span_threshold``: a wrong bold answer 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from bot.answering.candidates import Candidate
 from bot.answering.question import Question, Want
@@ -32,15 +33,20 @@ def span_features(question: Question, best: Candidate, probability: float) -> di
     """Features of the best span of the chosen passage, or None when there is no span to show."""
     if not question.want.typed or not best.spans:
         return None
-    span, proximity = best.spans[0]
-    second = best.spans[1][1] if len(best.spans) > 1 else 0.0
+    return span_feature_values(question.want, [(span.text, proximity) for span, proximity in best.spans], probability)
+
+
+def span_feature_values(want: Want, spans: Sequence[tuple[str, float]], probability: float) -> dict[str, float]:
+    """:data:`SPAN_FEATURES` of the first of ``spans`` (text, proximity; best first), for the answerer and the fit."""
+    text, proximity = spans[0]
+    second = spans[1][1] if len(spans) > 1 else 0.0
     return {
         "passage_probability": probability,
         "proximity": proximity,
-        "competitors": math.log(1 + len(best.spans) - 1),
+        "competitors": math.log(1 + len(spans) - 1),
         "margin": proximity - second,
-        "want_name": float(question.want in _NAME_WANTS),
-        "want_number": float(question.want in _NUMBER_WANTS),
-        "want_time": float(question.want is Want.TIME),
-        "span_words": math.log(1 + len(span.text.split())),
+        "want_name": float(want in _NAME_WANTS),
+        "want_number": float(want in _NUMBER_WANTS),
+        "want_time": float(want is Want.TIME),
+        "span_words": math.log(1 + len(text.split())),
     }
