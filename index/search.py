@@ -212,13 +212,8 @@ class Retriever:
                 hit = Hit(c.id, str(c.meta.get("doc_id")), c.text, c.meta, 0.0)
                 hit.bm25 = float(bm25_scores[p]) if bm25_scores is not None and p < len(bm25_scores) else 0.0
             local[c.id] = hit
-        for cid, vec in self.store.embeddings([cid for cid in local if cid not in seen]).items():
-            norm = float(np.linalg.norm(vec)) or 1.0
-            local[cid].dense = float(np.dot(vec, vector) / norm)
-        within: dict[str, float] = defaultdict(float)
-        for side in ("dense", "bm25"):
-            for rank, hit in enumerate(sorted(local.values(), key=lambda h: getattr(h, side), reverse=True), start=1):
-                within[hit.chunk_id] += 1.0 / (RRF_K + rank)
+        self._set_dense(local, [cid for cid in local if cid not in seen], vector)
+        within = reciprocal_rank_fusion(local.values())
         fused = {h.chunk_id: 1.0 / (RRF_K + rank) for rank, h in enumerate(ranked, start=1)}
         for rank, cid in enumerate(sorted(within, key=lambda c: -within[c]), start=1):
             fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
@@ -258,17 +253,18 @@ class Retriever:
             for cid, hit in fused.items():
                 if "bm25" not in hit.ranks and (pos := self._pos.get(cid)) is not None and pos < len(bm25_scores):
                     hit.bm25 = float(bm25_scores[pos])
-        missing = [cid for cid, hit in fused.items() if "dense" not in hit.ranks]
-        for cid, vec in self.store.embeddings(missing).items():
-            norm = float(np.linalg.norm(vec)) or 1.0
-            fused[cid].dense = float(np.dot(vec, vector) / norm)
+        self._set_dense(fused, [cid for cid, hit in fused.items() if "dense" not in hit.ranks], vector)
         if not fused:
             return []
-        hits = list(fused.values())
-        for side in ("dense", "bm25"):
-            for rank, hit in enumerate(sorted(hits, key=lambda h: getattr(h, side), reverse=True), start=1):
-                hit.score += 1.0 / (RRF_K + rank)
-        return sorted(hits, key=lambda h: h.score, reverse=True)
+        for cid, score in reciprocal_rank_fusion(fused.values()).items():
+            fused[cid].score = score
+        return sorted(fused.values(), key=lambda h: h.score, reverse=True)
+
+    def _set_dense(self, hits: dict[str, Hit], chunk_ids: list[str], vector: np.ndarray) -> None:
+        """Give those of ``hits`` no dense ranking scored their cosine with ``vector``, from their stored vectors."""
+        for cid, vec in self.store.embeddings(chunk_ids).items():
+            norm = float(np.linalg.norm(vec)) or 1.0
+            hits[cid].dense = float(np.dot(vec, vector) / norm)
 
     def _chunk(self, cid: str) -> StoredChunk | None:
         pos = self._pos.get(cid)
@@ -306,6 +302,16 @@ class Retriever:
                 if scores[i] > 0 and filters.admits(self.chunks[int(i)].meta)
             ][:k]
         return out
+
+
+def reciprocal_rank_fusion(hits: Iterable[Hit]) -> dict[str, float]:
+    """chunk id -> the sum over the dense and BM25 sides of 1 / (RRF_K + the hit's rank among ``hits``)."""
+    hits = list(hits)
+    fused: dict[str, float] = defaultdict(float)
+    for side in ("dense", "bm25"):
+        for rank, hit in enumerate(sorted(hits, key=lambda h: getattr(h, side), reverse=True), start=1):
+            fused[hit.chunk_id] += 1.0 / (RRF_K + rank)
+    return fused
 
 
 def diversify(ranked: list[Hit], k: int) -> list[Hit]:
