@@ -8,8 +8,9 @@ names its article). For every question the real retrieval and the real feature c
 (bot/answering), and each candidate passage is labelled by whether its core sentence holds the
 gold answer (unanswerable questions: no candidate does). Then:
 
-1. The articles of each folder are dealt into ``--folds`` folds (sorted by title, round robin), so a
-   question is only ever scored by a model fitted on *other articles*.
+1. The articles of each folder are dealt into ``--folds`` folds (sorted by title, round robin; the reports of one
+   story, the ``story`` of their front matter, together), so a question is only ever scored by a model fitted on
+   *other articles* (and other deals).
 2. Per fold: the *prefilter* (logistic regression on every feature but sentence similarity, all
    candidates) picks each question's shortlist; the *passage* model (all features, shortlisted
    candidates) scores it; the refusal threshold is chosen on the training folds (rule below); the
@@ -460,9 +461,24 @@ def choose_span_threshold(model: Model | None, rows) -> float:
 
 
 # -- the run -------------------------------------------------------------------------------------------------------
-def folds_of(items: list[Item], k: int) -> dict[str, int]:
-    """Article -> fold, dealt round robin in title order (per eval folder, so each fold has some of each)."""
-    return {a: i % k for i, a in enumerate(sorted({it.article for it in items}))}
+def stories(folder: Path) -> dict[str, str]:
+    """Article title -> the story it reports: the front matter's ``story`` (two reports of one deal share it), else the title."""
+    import frontmatter
+
+    out: dict[str, str] = {}
+    for path in sorted((folder / "corpus").glob("*.md")):
+        meta = frontmatter.load(path).metadata
+        title = str(meta.get("title", ""))
+        out[title] = str(meta.get("story") or title)
+    return out
+
+
+def folds_of(items: list[Item], k: int, story_of: dict[str, str]) -> dict[str, int]:
+    """Article -> fold: stories dealt round robin in order (per eval folder, so each fold has some of each); the
+    articles of one story share a fold, so no question is judged by a model fitted on another report of its deal."""
+    story = {it.article: story_of.get(it.article, it.article) for it in items}
+    fold_of_story = {st: i % k for i, st in enumerate(sorted(set(story.values())))}
+    return {a: fold_of_story[st] for a, st in story.items()}
 
 
 def report(outcomes: list[Outcome], threshold_of, span_of) -> dict[str, float]:
@@ -559,8 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     by_set = {s.name: load_items(s, args.data_root, embedder_factory, args.any_cache) for s in sets}
     items = [it for its in by_set.values() for it in its]
     fold = {}
-    for its in by_set.values():
-        fold.update(folds_of(its, args.folds))
+    for folder in sets:
+        fold.update(folds_of(by_set[folder.name], args.folds, stories(folder)))
 
     # Out of fold: each fold answered by models fitted on the others.
     oof: list[Outcome] = []
@@ -588,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         p = 1 / (1 + math.exp(-float(smodel.score(np.array([[feats[n] for n in smodel.names]]))[0])))
         return o.item.spans[o.best][0][0] if p >= st else None
 
-    print(f"out of fold ({args.folds} folds by article), {len(items)} questions from {', '.join(by_set)}:")
+    print(f"out of fold ({args.folds} folds by article, reports of one story together), {len(items)} questions from {', '.join(by_set)}:")
     figures = {}
     for name, its in [*by_set.items(), ("all", items)]:
         ids = {it.id for it in its}

@@ -216,6 +216,9 @@ class Article:
             f'source: "{self.source}"\n'
             f"published: {self.published}\n"
             f'url: "{self.url}"\n'
+            # The story (deal) it reports: the fit deals stories, not articles, into folds, so that the two reports of
+            # one deal are never on both sides of a fold. newsbot itself ignores the key.
+            f'story: "{self.url.rsplit("/", 1)[0].rsplit("/", 1)[1]}-{self.deal:03d}"\n'
             "---\n" + self.body + "\n"
         )
 

@@ -176,6 +176,22 @@ def test_a_second_report_of_a_deal_holds_what_its_first_leaves_out(committed):
         assert not news_eval.stated_in(facts, news_eval.Ask("", row["probe"]["relation"], row["probe"]["where"], []), first.n)
 
 
+def test_the_fit_deals_both_reports_of_a_deal_into_one_fold(committed):
+    """The front matter's ``story`` names the deal; the fit's folds keep a story's articles together, so a question
+    on a second report is never judged by a model fitted on the first report's questions."""
+    from bench.fit_answerer import Item, folds_of, stories
+
+    folder, articles, _ = committed
+    story_of = stories(folder)
+    assert len(story_of) == len(articles) and len(set(story_of.values())) == sum(a.deal == a.n for a in articles)
+    items = [Item(id=a.file_name, article=a.title, answerable=True, facts=[], features=None, labels=None, passages=[], spans=[], want="any") for a in articles]
+    fold = folds_of(items, 5, story_of)
+    for second in (a for a in articles if a.deal != a.n):
+        assert story_of[second.title] == story_of[articles[second.deal].title]
+        assert fold[second.title] == fold[articles[second.deal].title]
+    assert len(set(fold.values())) == 5
+
+
 def test_every_refuse_row_asks_for_a_fact_no_article_states(committed):
     folder, articles, raw = committed
     facts = [f for a in articles for f in a.facts]
