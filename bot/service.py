@@ -149,7 +149,10 @@ class Newsbot:
         question = self.check_question(question)
         recent = as_turns(history)[-HISTORY_TURNS:]
         extra = [t for turn in recent for t in terms(turn.question)]
-        query = question if not recent else f"{recent[-1].question} {question}"
+        # The earlier questions say what the conversation is about: after "What share will Cove Capital control?" and
+        # "And who holds the rest?", asking that again still means Cove Capital's venture (with only the last question
+        # in the query, the subject was gone from the vector by the third turn).
+        query = " ".join([*(turn.question for turn in recent), question])
         if focus is None:
             focus = recent[-1].cited if recent else ()
         vector = self.embedder.embed_query(query)
