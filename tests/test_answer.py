@@ -84,6 +84,19 @@ def by_core(cands: list[Candidate], start: str, pair: bool = False) -> Candidate
         ("Which country ranks second in antimony?", Want.PLACE),
         ("Which US company signed with the ministry?", Want.NAME),
         ("What was the nationality of Jerónimo de Ayanz y Beaumont?", Want.NAME),
+        # A noun of money, of a share or of a quantity after "what", and "name the X", say the kind as well.
+        ("What price tag has been put on the mine?", Want.MONEY),
+        ("What loan has the bank offered the venture?", Want.MONEY),
+        ("What were the agreements worth?", Want.MONEY),
+        ("What stake will the state company have in the venture?", Want.PERCENT),
+        ("What is Cove Capital's share of the venture?", Want.PERCENT),
+        ("What is the planned annual output of the mine?", Want.AMOUNT),
+        ("What are the estimated ore reserves of the deposit?", Want.AMOUNT),
+        ("Which lender is backing the project?", Want.NAME),
+        ("Name the head of the state company.", Want.PERSON),
+        ("What interest did the king have in music?", Want.ANY),
+        ("What price increase did the analyst point to?", Want.ANY),
+        ("What production did the theatre stage first?", Want.ANY),
         ("Why does the deal matter?", Want.ANY),
         ("What did the ministry say?", Want.ANY),
     ],
@@ -206,6 +219,14 @@ def test_novelty_length_rank_chunk_similarity_and_history():
     assert cove.features["chunk_similarity"] == 0.7 and tau.features["chunk_similarity"] == 0.2
     assert tau.features["history_coverage"] > 0 and tau.features["novelty"] > 0.5
     assert tau.features["length"] == pytest.approx(math.log(1 + len(tau.core.split())))
+
+
+def test_a_follow_ups_query_vector_keeps_the_subject_of_the_conversations_earlier_questions(fake_bot, embedder):
+    """Asked again on a third turn, "And who holds the rest?" is still about the venture the first turn named."""
+    first, follow_up = "What share of the joint venture will Cove Capital control?", "And who holds the rest?"
+    _, vector = fake_bot.retrieve(follow_up, history=[Turn(first), Turn(follow_up)])
+    subject = np.asarray(embedder.embed_query("Cove Capital"))
+    assert float(np.asarray(vector) @ subject) > 0.1  # the hashing embedder: shared words, shared buckets
 
 
 def test_a_follow_up_marks_passages_from_the_article_the_last_answer_quoted():

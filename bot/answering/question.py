@@ -71,8 +71,17 @@ _PLACE_NOUNS = (
 _NAME_NOUNS = (
     r"company|companies|firm|firms|organi[sz]ation|organi[sz]ations|group|groups|bank|banks|agency|ministry|fund|"
     r"university|universities|college|school|party|parties|team|army|navy|church|dynasty|empire|tribe|language|languages|"
+    r"lender|lenders|backer|backers|investor|investors|developer|developers|operator|operators|buyer|buyers|supplier|suppliers|"
     r"nationality|religion|ethnicity|newspaper|book|film|ship|brand|institution|court|council|committee|treaty|law|act"
 )
+# Nouns of money ("what price tag", "what loan"), of a share ("what stake", "X's share"), of a quantity produced or held.
+_MONEY_NOUNS = r"cost|costs|price|prices|price\s+tag|budget|value|salary|fee|fees|revenue|revenues|loan|loans|financing|funding|investment|investments|sum|valuation"
+_SHARE_NOUNS = r"percentage|percent|proportion|share|fraction|stake"
+_QUANTITY_NOUNS = r"output|production|reserves|resources|capacity|tonnage|volume|yield"
+# The noun is the head when a verb or a preposition follows it: "what price tag has been put", not "what price increase".
+_HEAD = r"(?=\s+(?:has|have|had|is|was|are|were|will|would|could|can|did|does|do|of|for|on|to)\b)"
+# "What is Cove Capital's share ...", "What will the ministry's stake be": a possessive before the noun.
+_OWNED = r"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+)?(?:[\w-]+\s+){0,5}?[\w-]+(?:'s|’s|s'|s’)\s+(?:\w+\s+)?"
 _TIME_NOUNS = r"year|years|date|month|day|century|centuries|decade|decades|time|period|era|age|season|week"
 _MONEY_WORDS = r"cost|costs|costing|price|prices|paid|pay|pays|spend|spent|worth|budget|funding|fund|revenue|salary|fee|fees|invest|invested|investment|loan|money|raise|raised|earn|earned|sold for|value"
 
@@ -80,19 +89,21 @@ _MONEY_WORDS = r"cost|costs|costing|price|prices|paid|pay|pays|spend|spent|worth
 _WH = r"\b(?:which|what)\s+(?:(?:is|was|are|were)\s+(?:the\s+|an?\s+)?)?(?:\w+\s+)?"
 
 _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
-    (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:percentage|percent|proportion|share|fraction)\b|\bwhat\s+%|\bhow\s+(?:big|large)\s+(?:a|an)\s+(?:share|stake)\b", re.I), Want.PERCENT),
+    (re.compile(rf"\b(?:what|which)\s+(?:\w+\s+)?(?:{_SHARE_NOUNS})\b|\bwhat\s+%|\bhow\s+(?:big|large)\s+(?:a|an)\s+(?:share|stake)\b|{_OWNED}(?:{_SHARE_NOUNS})\b", re.I), Want.PERCENT),
     # "By how much did prices rise?" asks for a change, said as a share as often as an amount: any figure.
     (re.compile(r"\bby\s+how\s+(?:much|many)\b|\bhow\s+much\b.*\b(?:rise|rose|risen|fall|fell|fallen|grow|grew|grown|increase|increased|decrease|decreased|drop|dropped|climb|climbed|jump|jumped|change|changed)\b", re.I), Want.NUMBER),
-    (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:cost|price|budget|value|salary|fee|revenue)\b", re.I), Want.MONEY),
+    (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|{_WH}(?:{_MONEY_NOUNS}){_HEAD}|^\s*what\b.*\bworth\s*\?*\s*$", re.I), Want.MONEY),
     (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?when\b|{_WH}(?:{_TIME_NOUNS})\b|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
+    # "What is the planned annual output?", "What are the estimated ore reserves?" count a thing, like "how much".
+    (re.compile(rf"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the|its|their)\s+(?:[\w-]+\s+){{0,2}}?(?:{_QUANTITY_NOUNS})\b", re.I), Want.AMOUNT),
     # "How much will it produce?" counts a thing: "70%" is no answer to it (but "how much of the world's supply" may be).
     # "How much more/less ..." compares, in a share as often as an amount.
     (re.compile(r"\bhow\s+(?:many|much)\b(?!\s+(?:of|percent|per\s+cent|more|less|fewer|greater|higher|lower|larger|smaller|bigger)\b)", re.I), Want.AMOUNT),
     (re.compile(r"\bhow\s+(?:many|much|large|big|high|tall|far|deep|wide|heavy|old|fast|often|long)\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:number|amount|size|population|quantity|height|length|width|depth|distance|area|weight|speed|capacity|rate|total)\b|\b(?:what|which)\s+(?:number|amount|size|quantity)\b", re.I), Want.NUMBER),
-    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?(?:who|whom|whose)\b|{_WH}(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
+    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?(?:who|whom|whose)\b|{_WH}(?:{_PERSON_NOUNS})\b|^\s*name\s+(?:the\s+)?(?:\w+\s+)?(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?where\b|{_WH}(?:{_PLACE_NOUNS})\b", re.I), Want.PLACE),
-    (re.compile(rf"{_WH}(?:{_NAME_NOUNS})\b|\bwhat\s+(?:is|was)\s+the\s+name\b|\bwhat\s+(?:is|was|were|are)\s+\w+\s+called\b", re.I), Want.NAME),
+    (re.compile(rf"{_WH}(?:{_NAME_NOUNS})\b|^\s*name\s+(?:the\s+)?(?:\w+\s+)?(?:{_NAME_NOUNS})\b|\bwhat\s+(?:is|was)\s+the\s+name\b|\bwhat\s+(?:is|was|were|are)\s+\w+\s+called\b", re.I), Want.NAME),
 ]  # fmt: skip
 
 
