@@ -80,7 +80,7 @@ def _source_hash(dirs: list[Path]) -> str:
     """A key for the extraction cache: the feature code and the eval folders' files."""
     h = hashlib.sha256()
     for path in sorted([*(ROOT / "bot" / "answering").glob("*.py"), ROOT / "index" / "text.py", ROOT / "index" / "facts.py",
-                        ROOT / "index" / "search.py", ROOT / "bot" / "service.py"]):  # fmt: skip
+                        ROOT / "index" / "search.py", ROOT / "index" / "keyword.py", ROOT / "bot" / "service.py"]):  # fmt: skip
         h.update(path.read_bytes())
     for d in dirs:
         for path in sorted([d / "questions.jsonl", *(d / "corpus").rglob("*")]):

@@ -154,11 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench.generate import generate
     from bot.service import Newsbot
     from bot.settings import Settings
-    from index.embed import SentenceTransformerEmbedder
+    from index.embed import CHUNK_BATCH, SentenceTransformerEmbedder
     from index.load import corpus_files, load_article
     from index.onnx_embed import OnnxEmbedder
     from index.store import ChunkStore
-    from index.sync import EMBED_BATCH, Indexer, chunks_for
+    from index.sync import Indexer, chunks_for
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="newsbot-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()[0]
     encode_before = encode(plain, PLAIN_BATCH)
-    onnx_encode = encode(embedder, EMBED_BATCH)
+    onnx_encode = encode(embedder, CHUNK_BATCH)
     store = ChunkStore(work / "data-big")
     t = time.perf_counter()
     report = Indexer(store, embedder, big).sync()
@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     encode_s = (encode_before + encode_after) / 2
     res["indexing"] = {
         "chunks": len(texts),
+        "precision": report.precision,
         "build_s": build_s,
         "encode_s": encode_s,
         "encode_before_s": encode_before,
@@ -297,14 +298,14 @@ def table(r: dict, n: int) -> list[tuple[str, str, str, str, str]]:
             load(r["export"]["load"]),
         ),
         (
-            "embed only: ONNX Runtime vs sentence-transformers (chunks/s)",
+            "embed only: ONNX Runtime (the query path) vs sentence-transformers (chunks/s)",
             f"{ix['onnx_encode_chunks_per_s']:.0f} vs {ix['encode_chunks_per_s']:.0f} = {ix['onnx_vs_plain']:.2f}x",
-            "> 1 (build uses ONNX)",
-            ok(ix["onnx_vs_plain"] > 1),
+            "-",
+            "",
             load(ix["load"]),
         ),
         (
-            "indexing: build vs plain encode (chunks/s)",
+            f"indexing: build ({ix.get('precision') or '?'}) vs plain encode (chunks/s)",
             f"{ix['build_chunks_per_s']:.0f} vs {ix['encode_chunks_per_s']:.0f} = {ix['ratio']:.2f}x",
             ">= 1.5x",
             ok(ix["ratio"] >= 1.5),

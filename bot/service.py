@@ -121,6 +121,7 @@ class Newsbot:
             progress=rich_progress,
             notify=self._notify,
             write_wait=self.settings.write_wait,
+            build_precision=self.settings.build_precision,
         )
 
     # -- questions ------------------------------------------------------------------

@@ -21,8 +21,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from index.build_embed import BuildEmbedder
 from index.chunk import PIPELINE_VERSION, Chunk, chunk_article
-from index.embed import Embedder
+from index.embed import CHUNK_BATCH, Embedder
 from index.keyword import KeywordIndex, complete_snapshot, open_keyword_index, snapshot_root, sweep_temp_folders
 from index.load import (
     SUPPORTED_SUFFIXES,
@@ -42,10 +43,6 @@ from index.writelock import DEFAULT_WAIT_S, WriteLock
 
 log = logging.getLogger(__name__)
 
-# Chunks per ONNX Runtime call. Small batches were faster here than large ones (888 chunks of 128 word pieces,
-# 2 cores, four interleaved rounds, chunks/s in batches of 4, 8, 16 and 64: 59, 58, 57 and 49): less padding,
-# and each call's matrices stay in the caches.
-EMBED_BATCH = 8
 STORE_BLOCK = 128  # chunks embedded and written together: a block is ~3 s of work, all a dead server or a kill can cost
 TITLE_MARGIN = 8  # word pieces kept free for [CLS]/[SEP] and the title separator
 
@@ -59,6 +56,7 @@ class SyncReport:
     deleted: int = 0
     unchanged: int = 0
     chunks_embedded: int = 0
+    precision: str = ""  # what the chunks were embedded in: float32 (the query path's model) or bfloat16 (its twin)
     skipped: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)  # doc id -> the corpus file its article was read from
 
@@ -143,6 +141,8 @@ class Indexer:
         progress: Callable[[int], Callable[[int], None]] | None = None,
         notify: Callable[[str], None] | None = None,
         write_wait: float = DEFAULT_WAIT_S,
+        build_precision: str = "auto",
+        build_embedder: BuildEmbedder | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -151,6 +151,10 @@ class Indexer:
         self._progress = progress
         self.notify = notify or log.warning
         self.lock = WriteLock(store.data_dir, write_wait, self.notify)  # every write below holds it
+        # What a build's many texts are embedded with: the query path's model, or its bfloat16 twin where faster.
+        self.build_embedder = build_embedder or BuildEmbedder(
+            embedder, getattr(embedder, "cache_dir", None), build_precision, self.notify, query_batch=CHUNK_BATCH
+        )
 
     def _check_model(self) -> None:
         stored = self.store.model_name()
@@ -227,11 +231,16 @@ class Indexer:
 
         report.chunks_embedded = len(to_embed)
         if to_embed or to_delete or to_update or rebuilt:
+            # Longest first, like SentenceTransformer.encode does within one call: batches of texts of about the same
+            # length waste little on padding.
+            to_embed.sort(key=lambda item: len(item[0].embed_text), reverse=True)
+            embedder = self.build_embedder.for_chunks([c.embed_text for c, _ in to_embed])
+            report.precision = getattr(embedder, "precision", "float32") if to_embed else ""
             self.store.mark_writing()
             self.store.update_metadata(list(to_update), list(to_update.values()))
-            self._embed_and_store(to_embed)
+            self._embed_and_store(to_embed, embedder)
             self.store.delete(to_delete)
-            self._mark_changed()
+            self._mark_changed(embedder)
         elif only is None:
             complete_snapshot(self.store, self.embedder)  # nothing changed: still, never leave answers without vectors
         return report
@@ -274,27 +283,25 @@ class Indexer:
                 return {c.id: c.meta for c in snapshot.chunks}
         return self.store.all_metadata()
 
-    def _mark_changed(self) -> None:
+    def _mark_changed(self, embedder: Embedder | None = None) -> None:
         """Record the change, then save the keyword snapshot of the new version so readers need not build it."""
         self.store.mark_changed(self.embedder.name)
-        open_keyword_index(self.store, embedder=self.embedder)
+        open_keyword_index(self.store, embedder=embedder or self.embedder)
 
-    def _embed_and_store(self, items: list[tuple[Chunk, dict]]) -> None:
-        # Longest first, like SentenceTransformer.encode does within one call: batches of texts of
-        # about the same length waste little on padding. Storing block by block keeps a killed
-        # build's loss to one block, which the next build re-embeds.
+    def _embed_and_store(self, items: list[tuple[Chunk, dict]], embedder: Embedder) -> None:
+        # Storing block by block keeps a killed build's loss to one block, which the next build re-embeds.
         # A block is written by a worker thread while the next one is embedded. That hides a server's
         # writes (network waits) behind the model, but the embedded store's only in part: its Rust
         # client holds the GIL while it writes (with a zero-cost embedder the main thread waited on
         # it), so the model only runs on through the torch op it is in.
         # At most one write is in flight, so its error (a server gone) surfaces within one block.
-        items = sorted(items, key=lambda item: len(item[0].embed_text), reverse=True)
+        batch_size = getattr(embedder, "batch_size", CHUNK_BATCH)
         tick = self._progress(len(items)) if self._progress and items else None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-store") as writer:
             pending: Future | None = None
             for start in range(0, len(items), STORE_BLOCK):
                 batch = items[start : start + STORE_BLOCK]
-                vectors = self.embedder.embed_documents([c.embed_text for c, _ in batch], batch_size=EMBED_BATCH)
+                vectors = embedder.embed_documents([c.embed_text for c, _ in batch], batch_size=batch_size)
                 if pending is not None:
                     pending.result()
                 ids, texts, metas = [c.id for c, _ in batch], [c.text for c, _ in batch], [m for _, m in batch]

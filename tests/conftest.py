@@ -80,6 +80,10 @@ def onnx_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     cache = tmp_path_factory.mktemp("onnx-cache")
     patch = pytest.MonkeyPatch()
     patch.setenv("NEWSBOT_ONNX_DIR", str(cache))
+    # Builds in tests embed with the query path's model: whether bfloat16 pays is timed per machine (a notice and a
+    # few seconds that tests counting a process's lines or its time should not depend on); test_build_embed.py
+    # tests that choice itself.
+    patch.setenv("NEWSBOT_BUILD_PRECISION", "float32")
     if any(item.get_closest_marker("heavy") for item in request.session.items):
         embedder = OnnxEmbedder(cache_dir=cache, notify=lambda m: None)
         embedder.prepare()

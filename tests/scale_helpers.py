@@ -66,8 +66,10 @@ def assert_in_line(store: ChunkStore, expected: set[str]) -> None:
 
 
 def cli_env(corpus: Path, data: Path, chroma_url: str | None = None, collection: str | None = None) -> dict[str, str]:
-    # (NEWSBOT_ONNX_DIR stays: the session's one ONNX export, see conftest.onnx_cache)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_") or k == "NEWSBOT_ONNX_DIR"}
+    # (NEWSBOT_ONNX_DIR and NEWSBOT_BUILD_PRECISION stay: the session's one ONNX export, and builds in float32; see
+    # conftest.onnx_cache)
+    kept = ("NEWSBOT_ONNX_DIR", "NEWSBOT_BUILD_PRECISION")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_") or k in kept}
     env.update(NEWSBOT_CORPUS_DIR=str(corpus), NEWSBOT_DATA_DIR=str(data), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     if chroma_url:
         env["NEWSBOT_CHROMA_URL"] = chroma_url

@@ -117,7 +117,7 @@ def test_search_json_lists_ranked_chunks(run):
 
 def test_index_commands(run, tmp_path: Path, fake_bot):
     build = json.loads(run("index", "build", "--json").stdout)
-    assert build == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 2, "chunks_embedded": 0}
+    assert build == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 2, "chunks_embedded": 0, "precision": ""}
     article = tmp_path / "mongolia-copper.md"
     article.write_text(
         "---\ntitle: Mongolia copper deal\nsource: Wire\npublished: 2025-12-02\n---\nMongolia agreed to sell 4,000 tons of copper to Japan.\n"

@@ -114,7 +114,7 @@ def test_second_build_embeds_nothing(tmp_path: Path, corpus_dir: Path, embedder:
     first = indexer.sync()
     assert (first.added, first.chunks_embedded) == (2, indexer.store.count())
     second = indexer.sync()
-    assert second.as_dict() == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 2, "chunks_embedded": 0, "skipped": []}
+    assert second.as_dict() == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 2, "chunks_embedded": 0, "precision": "", "skipped": []}
 
 
 def test_editing_one_article_reembeds_only_its_changed_chunks(tmp_path: Path, corpus_dir: Path, embedder: HashEmbedder):

@@ -132,7 +132,7 @@ def test_real_cli_builds_on_first_use_then_answers_and_reindexes_nothing(tmp_pat
     assert not data["refused"] and "12,000" in data["answer"]
     assert data["citations"][0]["title"] == "Central Asian nations sign critical mineral deals with US"
     again = _newsbot(["index", "build", "--json"], tmp_path)
-    assert json.loads(again.stdout) == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 2, "chunks_embedded": 0}
+    assert json.loads(again.stdout) == {"added": 0, "updated": 0, "deleted": 0, "unchanged": 2, "chunks_embedded": 0, "precision": ""}
     empty = _newsbot(["ask", "   "], tmp_path)
     assert empty.returncode == 1 and "Traceback" not in empty.stderr and len(empty.stderr.strip().splitlines()) == 1
 
