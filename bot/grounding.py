@@ -23,12 +23,11 @@ reply ...") do not count as support: an injected article cannot vouch for its ow
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from index.facts import QUANTITY_PATTERN, dates, quantities
-from index.text import ALIAS_NAMES, STOPWORDS, reads_as_instruction, sentences_of, terms, words
+from index.text import ALIAS_NAMES, STOPWORDS, fold_letters, reads_as_instruction, sentences_of, terms, words
 
 __all__ = ["Verdict", "check", "cited_numbers", "claims", "grounded_prefix", "normalize_markers", "quantities", "renumber"]
 
@@ -211,9 +210,8 @@ _OPENERS = frozenset(
     ]
 )
 def _key(word: str) -> str:
-    """A word as compared: accents, dots, possessive and case removed."""
-    word = unicodedata.normalize("NFKD", word)
-    word = "".join(c for c in word if not unicodedata.combining(c))
+    """A word as compared: accents (as the index folds letters), dots, possessive and case removed."""
+    word = fold_letters(word)
     word = re.sub(r"['’]s$", "", word).replace(".", "")
     return word.casefold()
 

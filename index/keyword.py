@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = "2"  # bump when the files or the tokenizer change: older snapshots are then ignored
+FORMAT = "3"  # bump when the files or the tokenizer change: older snapshots are then ignored (3: letters folded to ASCII)
 _CHUNKS = "chunks.json"
 _TOKENS = "tokens.json"
 _BM25 = "bm25"
@@ -142,7 +142,8 @@ class KeywordIndex:
                 "common_words": sorted(self.common_words),
             }
             (tmp / _CHUNKS).write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
-            (tmp / _TOKENS).write_text(json.dumps(self.tokens, ensure_ascii=False), encoding="utf-8")
+            # The tokenizer's FORMAT beside the tokens: a build reuses them only if it tokenizes the same way.
+            (tmp / _TOKENS).write_text(json.dumps({"format": FORMAT, "tokens": self.tokens}, ensure_ascii=False), encoding="utf-8")
             if self.bm25 is not None:
                 self.bm25.save(str(tmp / _BM25), show_progress=False)
             _save_table(tmp, self.word_vectors, _WORDS, _WORD_VECTORS)
@@ -393,12 +394,18 @@ def _running(pid: int) -> bool:
 
 
 def _previous_tokens(root: Path) -> dict[str, list[str]]:
-    """Token lists of the newest saved snapshot, by chunk id (empty when there is none)."""
+    """Token lists of the newest saved snapshot made by this tokenizer (FORMAT), by chunk id; empty when there is none.
+
+    A snapshot of an older FORMAT holds tokens the tokenizer no longer makes ("Jerónimo" was "jer", "nimo" before
+    letters were folded): reusing them kept a changed tokenizer from reaching the chunks that did not change.
+    """
     for folder in _newest_snapshots(root):
         try:
-            return json.loads((folder / _TOKENS).read_text(encoding="utf-8"))
+            saved = json.loads((folder / _TOKENS).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if isinstance(saved, dict) and saved.get("format") == FORMAT and isinstance(saved.get("tokens"), dict):
+            return saved["tokens"]
     return {}
 
 

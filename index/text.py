@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import blingfire
 import Stemmer
+from anyascii import anyascii
 
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -268,7 +269,51 @@ def terms(text: str) -> list[str]:
 # passes were a fifth of a warm answer's time (profiled over the golden questions). Cached by text.
 @lru_cache(maxsize=16384)
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(w.strip(".,") for w in _TOKEN.findall(fold_aliases(text).lower()))
+    return tuple(w.strip(".,") for w in _TOKEN.findall(fold_ordinals(fold_letters(fold_aliases(text))).lower()))
+
+
+_ORDINAL_DIGITS = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
+_UNITS = ["", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth",
+          "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth"]  # fmt: skip
+_TENS = {2: ("twentieth", "twenty"), 3: ("thirtieth", "thirty"), 4: ("fortieth", "forty"), 5: ("fiftieth", "fifty"),
+         6: ("sixtieth", "sixty"), 7: ("seventieth", "seventy"), 8: ("eightieth", "eighty"), 9: ("ninetieth", "ninety")}  # fmt: skip
+
+
+def ordinal_word(n: int) -> str:
+    """1 -> "first", 20 -> "twentieth", 21 -> "twenty-first" (1 to 99)."""
+    if n < 20:
+        return _UNITS[n]
+    tens, unit = divmod(n, 10)
+    return _TENS[tens][0] if unit == 0 else f"{_TENS[tens][1]}-{_UNITS[unit]}"
+
+
+def fold_ordinals(text: str) -> str:
+    """Ordinals in digits written out ("3rd" -> "third", "15th century" -> "fifteenth century"), so a question and
+    an article that write one differently share the word; an ordinal is a word, never a number asked about."""
+    if not any(c.isdigit() for c in text):
+        return text
+    return _ORDINAL_DIGITS.sub(lambda m: ordinal_word(int(m.group(1))) if 0 < int(m.group(1)) < 100 else m.group(0), text)
+
+
+def fold_letters(text: str) -> str:
+    """Letters written in ASCII as a reader of English writes them: "Temür" -> "Temur", "São" -> "Sao", "Ørsted" ->
+    "Orsted", "Катпар" -> "Katpar" (anyascii's tables); other characters as they are, combining marks dropped.
+
+    Words are tokens of ASCII letters and digits: before this, "Yesün Temür" was read as "yes", "n", "tem", "r", so a
+    question that wrote "Yesun Temur" named something no article held, and the name-gate refused it. Symbols keep
+    their own form ("€5" stays a "5", not "EUR5").
+    """
+    if text.isascii():
+        return text
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch)
+        elif ch.isalpha():
+            out.append(anyascii(ch))
+        elif not unicodedata.combining(ch):
+            out.append(ch)
+    return "".join(out)
 
 
 def fold_aliases(text: str) -> str:

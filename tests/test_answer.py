@@ -470,3 +470,18 @@ def test_the_refusal_model_reads_passage_scores_without_where_to_look_features()
     assert passage.score(features) == pytest.approx(-1.0 + 2.0 + 9.0)
     assert evidence_score(passage, features) == pytest.approx(-1.0 + 2.0)
     assert evidence_score(passage, {**features, "conversation_article": 0.0}) == evidence_score(passage, features)
+
+
+def test_a_name_written_without_its_accents_is_the_name_the_article_writes_with_them():
+    texts = ["When Yesün Temür died in Shangdu in 1328, Tugh Temür was recalled to Khanbaliq.", *CORPUS]
+    v = vocab(texts)
+    q = analyse("Where did Yesun Temur die?", v)
+    assert all(t.seen for t in q.asked if t.name), [t for t in q.asked if not t.seen]
+    cands, _ = candidates([hit(texts[0], title="")], lambda meta, offset: None)
+    compute(q, cands, Context(v.doc_freq, v.max_weight))
+    assert cands[0].features["unseen_name"] == 0.0 and cands[0].features["names_found"] == 1.0
+    # A span the question already says with other letters is not new: "Temür" is the question's "Temur".
+    who = analyse("Who was recalled to Khanbaliq after Yesun Temur died?", v)
+    compute(who, cands, Context(v.doc_freq, v.max_weight))
+    shown = [s.text for s, _ in cands[0].spans]
+    assert "Tugh Temür" in shown and "Yesün Temür" not in shown, shown

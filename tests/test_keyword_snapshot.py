@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections import Counter
@@ -265,3 +266,22 @@ def test_word_vectors_of_another_model_are_not_used(tmp_path: Path, built: Chunk
     other.name = "another-model"
     assert Retriever(built, other).word_vectors is None
     assert Retriever(built, HashEmbedder()).word_vectors is not None
+
+
+def test_tokens_of_a_snapshot_made_by_another_tokenizer_are_not_reused(tmp_path: Path, corpus_dir: Path) -> None:
+    store = ChunkStore(tmp_path / "data")
+    Indexer(store, HashEmbedder(), corpus_dir).sync()
+    root = snapshot_root(store)
+    (folder,) = [p for p in root.iterdir() if (p / "tokens.json").exists()]
+    saved = json.loads((folder / "tokens.json").read_text(encoding="utf-8"))
+    assert saved["format"] == keyword.FORMAT
+    some_id = next(iter(saved["tokens"]))
+    # An older newsbot's snapshot: a plain map of chunk ids to tokens that this tokenizer no longer makes.
+    (folder / "tokens.json").write_text(json.dumps({cid: ["stale"] for cid in saved["tokens"]}), encoding="utf-8")
+    (corpus_dir / "extra.md").write_text("---\ntitle: Extra\n---\nA new article about bismuth.\n", encoding="utf-8")
+    Indexer(store, HashEmbedder(), corpus_dir).sync()
+    snap = KeywordIndex.load(snapshot_root(store), store.version())
+    assert snap is not None
+    assert "stale" not in snap.doc_freq, "tokens of another tokenizer were reused"
+    kept = next(c for c in snap.chunks if c.id == some_id)
+    assert set(terms(f"{kept.meta['title']}\n{kept.text}")) <= set(snap.doc_freq)

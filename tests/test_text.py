@@ -70,3 +70,24 @@ def test_prepositions_and_subordinators_are_not_terms() -> None:
     # terms no article holds they weighed most and made the answer step refuse.
     question = "Which firms within the region, besides the state miner, signed although talks stalled?"
     assert terms(question) == terms("firms region state miner signed talks stalled")
+
+
+def test_letters_fold_to_ascii_as_a_reader_of_english_writes_them() -> None:
+    from index.text import fold_letters, words
+
+    assert terms("When Yesün Temür died in Shangdu") == terms("When Yesun Temur died in Shangdu")
+    assert words("São Paulo, Zürich, Gdańsk, Ørsted, Straße") == ["sao", "paulo", "zurich", "gdansk", "orsted", "strasse"]
+    assert words("Северный Катпар") == ["severnyy", "katpar"]  # other scripts are transliterated, not dropped
+    # Only letters fold: a currency sign stays apart from its number, and a decomposed accent is dropped.
+    assert terms("€5 million") == terms("5 million") and "5" in terms("€5 million")
+    assert fold_letters("Cafe\u0301") == "Cafe" and fold_letters("plain ascii") == "plain ascii"
+
+
+def test_ordinals_in_digits_are_the_words_an_article_may_write() -> None:
+    from index.text import ordinal_word
+
+    assert terms("Who was Genghis's 3rd son?") == terms("Who was Genghis's third son?")
+    assert terms("in the 15th century") == terms("in the fifteenth century")
+    assert terms("the 21st century") == terms("the twenty-first century")
+    assert [ordinal_word(n) for n in (1, 12, 20, 40, 99)] == ["first", "twelfth", "twentieth", "fortieth", "ninety-ninth"]
+    assert "100th" in " ".join(terms("its 100th anniversary"))  # three digits: left as written

@@ -19,7 +19,7 @@ from bot.answering.question import Question, Term, Want, corpus_spelling
 from bot.answering.spans import is_country, new_spans
 from index.facts import Span
 from index.keyword import WordTable
-from index.text import STOPWORDS, content_words, stem, terms
+from index.text import STOPWORDS, content_words, fold_letters, stem, terms
 
 FEATURES: dict[str, str] = {
     "sentence_similarity": "cosine of the question's and the core sentence's vectors (the embedding model)",
@@ -240,7 +240,7 @@ def _ranked_spans(question: Question, sentence: str, found: set[str]) -> list[tu
         word = tok.group(0).lower()
         if word in STOPWORDS:
             continue
-        s = stem(word.strip("'’"))
+        s = stem(fold_letters(word.strip("'’")))
         if s in found or any(_related(s, f) for f in found if len(f) >= 4 and len(s) >= 4 and s[:4] == f[:4]):
             positions.append(i)
     ranked = []

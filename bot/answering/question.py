@@ -15,7 +15,7 @@ from enum import Enum
 from rapidfuzz import fuzz, process
 
 from bot.types import Turn
-from index.text import STOPWORDS, reads_as_instruction, split_sentences, stem, terms, words
+from index.text import STOPWORDS, fold_letters, reads_as_instruction, split_sentences, stem, terms, words
 
 
 class Want(Enum):
@@ -318,4 +318,5 @@ def mentioned_words(text: str) -> set[str]:
     """Lower-case words of a text, possessives and punctuation stripped, aliases folded too."""
     raw = {w.lower().strip(".,?!;:'’\"") for w in re.findall(r"[\w$%.,+'’-]+", text)}
     raw |= {w.split("'")[0].split("’")[0] for w in raw}
+    raw |= {fold_letters(w) for w in raw}  # as spans are compared with them ("Ögedei" said as "Ogedei")
     return {w for w in raw if w} | set(words(text))

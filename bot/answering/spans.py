@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from index.facts import Span, durations, quantities, times
-from index.text import STOPWORDS
+from index.text import STOPWORDS, fold_letters
 
 # Lower-case words that may stand inside a name ("University of Paris", "Jerónimo de Ayanz y Beaumont").
 _NAME_JOINERS = frozenset({"of", "de", "del", "della", "du", "da", "di", "dos", "van", "von", "der", "den", "al", "el", "la", "le", "y", "bin", "ibn", "the"})
@@ -112,7 +112,7 @@ def _spans(text: str, kind_list: tuple[str, ...], common: frozenset[str]) -> tup
 
 def is_new(span: Span, mentioned: set[str]) -> bool:
     """Does the span say something the question does not? "Kazakh" is not new to a question about Kazakhstan."""
-    parts = [p.lower().strip(".,'’\"()") for p in span.text.split()]
+    parts = [fold_letters(p.lower().strip(".,'’\"()")) for p in span.text.split()]  # "Ögedei" is the question's "Ogedei"
     parts = [p.split("'")[0].split("’")[0] for p in parts if p]
     return any(p not in STOPWORDS and p not in _NAME_JOINERS and not _said(p, mentioned) for p in parts)
 
