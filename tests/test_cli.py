@@ -213,3 +213,16 @@ def test_eval_on_a_folder_prints_the_quality_figures(run, tmp_path: Path, fake_b
         assert figure in out
     assert out.strip().splitlines()[-1].startswith("score ")
     assert not any(line.startswith(("FAIL", "PASS")) for line in out.splitlines())  # --summary: figures only
+
+
+def test_env_example_lists_every_setting() -> None:
+    """.env.example is where a user learns the settings: each one there, under the name the environment uses."""
+    from bot.settings import Settings
+
+    text = (Path(__file__).resolve().parents[1] / ".env.example").read_text(encoding="utf-8")
+    missing = [
+        f"NEWSBOT_{name.upper()}"
+        for name in Settings.model_fields
+        if f"NEWSBOT_{name.upper()}" not in text and not (name == "discord_token" and "DISCORD_TOKEN" in text)
+    ]
+    assert not missing, missing
