@@ -485,3 +485,12 @@ def test_a_name_written_without_its_accents_is_the_name_the_article_writes_with_
     compute(who, cands, Context(v.doc_freq, v.max_weight))
     shown = [s.text for s, _ in cands[0].spans]
     assert "Tugh Temür" in shown and "Yesün Temür" not in shown, shown
+
+
+def test_names_whole_asks_for_every_word_of_a_name():
+    h = hit("Juniper Capital chief executive Jonas Barros said the deposits are large.\nJuniper Holdings will build the mine.", title="")
+    cands = featurize("Who is the chief executive of Juniper Holdings?", [h])
+    capital, holdings = by_core(cands, "Juniper Capital"), by_core(cands, "Juniper Holdings")
+    # One word of the name is enough for names_found (a surname, a short form); names_whole wants them all.
+    assert capital.features["names_found"] == holdings.features["names_found"] == 1.0
+    assert capital.features["names_whole"] == 0.0 and holdings.features["names_whole"] == 1.0

@@ -30,6 +30,7 @@ FEATURES: dict[str, str] = {
     "soft_coverage": "idf-weighted closeness (word vectors) of the terms found nowhere to the core's words",
     "names_found": "share of the names and numbers the question asks about that the passage holds",
     "names_in_core": "share of the names and numbers the question asks about that the core sentence itself holds",
+    "names_whole": "share of the names asked about whose every word the passage holds (Juniper Holdings is not Juniper Capital)",
     "missing_rarest": "weight of the rarest question term the passage lacks, over the corpus's largest weight",
     "rarest_found": "weight of the rarest question term the core holds, over the corpus's largest weight",
     "thing_missing": "the question counts a thing (how much nickel) or asks who holds an office (the president of) that the passage never names",
@@ -147,6 +148,9 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         groups = question.name_groups
         f["names_found"] = sum(any(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
         f["names_in_core"] = sum(any(s in core or _in_found(s, core) for s in g) for g in groups) / len(groups) if groups else 1.0
+        # A name counts as found above when one of its words is there (a surname, a short form); this asks for all of
+        # them, which in news tells "Juniper Holdings" from the "Juniper Capital" of the same story.
+        f["names_whole"] = sum(all(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
         lacking = [t.weight for t in asked if t.stem not in everywhere and not t.head]
         f["missing_rarest"] = max(lacking, default=0.0) / (ctx.max_weight or 1.0)
         f["rarest_found"] = max((t.weight for t in asked if t.stem in core), default=0.0) / (ctx.max_weight or 1.0)
