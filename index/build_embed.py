@@ -4,7 +4,7 @@ where that measures faster on this machine.
 Queries embed with ONNX Runtime in float32 (``index/onnx_embed.py``), so a cold ``newsbot ask`` never imports
 torch. A build embeds thousands of texts (every chunk, then every sentence for the sentence table) and can
 afford torch's few seconds of loading: on a CPU with bfloat16 matrix units (Intel AMX), torch's autocast runs
-all-MiniLM-L6-v2 about 2.5 times as fast as float32 (ONNX Runtime or torch alike), and its vectors stay within
+all-MiniLM-L6-v2 2-2.3 times as fast as float32 (ONNX Runtime or torch alike), and its vectors stay within
 cosine 0.9999 of float32's, the bar the ONNX export itself is held to. So an index built in bfloat16 is read
 by float32 queries as if float32 had built it.
 

@@ -90,7 +90,7 @@ class SentenceTransformerEmbedder:
         self.path, self.name = resolve_model(model_path)
         self.device = device
         # "bfloat16" runs the matrix products in bfloat16 under torch.autocast (layer norms and softmax stay in
-        # float32): on a CPU with AMX tiles 2.5x the texts per second, vectors within cosine 0.9999 of float32's.
+        # float32): on a CPU with AMX tiles 2-2.3x the texts per second, vectors within cosine 0.9999 of float32's.
         # Only index builds use it, where it measures faster (index/build_embed.py); the name stays the model's.
         if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision must be float32 or bfloat16, not {precision!r}")
