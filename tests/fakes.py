@@ -50,6 +50,18 @@ class HashEmbedder:
         return sum(self.calls)
 
 
+class CountingEmbedder(HashEmbedder):
+    """The hashing embedder, recording every text it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts, batch_size: int = 64):
+        self.texts.extend(texts)
+        return super().embed_documents(texts, batch_size)
+
+
 # -- a tiny sentence-transformers-shaped model for the ONNX path (no torch) --------------------------------
 TINY_VOCAB = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "the", "a", "of", "and", "to", "in", "tungsten", "antimony", "deal", "signed", "us"]
 

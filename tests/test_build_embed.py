@@ -17,22 +17,10 @@ from index.onnx_embed import CHECK_SENTENCES, MIN_COSINE
 from index.store import ChunkStore
 from index.sync import Indexer
 from index.text import chunk_lines
-from tests.fakes import HashEmbedder
+from tests.fakes import CountingEmbedder, HashEmbedder
 
 
 # -- the bfloat16 twin -----------------------------------------------------------------------------------------
-class CountingEmbedder(HashEmbedder):
-    """A :class:`HashEmbedder` that keeps every text it embedded."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def embed_documents(self, texts, batch_size: int = 64):
-        self.texts.extend(texts)
-        return super().embed_documents(texts, batch_size)
-
-
 class SlowEmbedder(CountingEmbedder):
     """The query path's model, as slow per text as it takes (so a twin can be measured faster)."""
 

@@ -17,7 +17,7 @@ from index.search import Retriever
 from index.store import ChunkStore
 from index.sync import Indexer
 from index.text import chunk_lines, terms
-from tests.fakes import HashEmbedder
+from tests.fakes import CountingEmbedder, HashEmbedder
 
 QUESTION = "How much tungsten will the Severnyi Katpar joint venture produce per year?"
 
@@ -166,18 +166,6 @@ def test_a_write_that_never_finished_makes_the_next_build_read_the_store(
     assert set(built.all_metadata()) == expected, "the stray chunk is deleted and the missing one embedded again"
     assert report.chunks_embedded == 1 and report.deleted == 1
     assert not built.is_writing()
-
-
-class CountingEmbedder(HashEmbedder):
-    """The hashing embedder, recording every text it is asked to embed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def embed_documents(self, texts, batch_size: int = 64):
-        self.texts.extend(texts)
-        return super().embed_documents(texts, batch_size)
 
 
 def _built_counting(tmp_path: Path, corpus_dir: Path) -> tuple[CountingEmbedder, ChunkStore, KeywordIndex]:
