@@ -116,7 +116,7 @@ class BuildEmbedder:
             self._save(verdict)
         if not verdict.pays_for(len(texts)):
             return self.embedder
-        twin = self._twin or self._load_twin()[0]
+        twin = self._load_twin()[0]  # (the one already loaded, if any)
         if twin is None:
             return self.embedder
         self.notify(f"Embedding {len(texts):,} chunks in bfloat16 ({verdict.reason}).")

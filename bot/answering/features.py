@@ -146,11 +146,12 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         near = soft.nearest(c) if soft else {}  # each common-word term's closest passage word (cosine)
         f["soft_coverage"] = soft.coverage(near, everywhere) / total if soft else 0.0
         groups = question.name_groups
-        f["names_found"] = sum(any(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
+        held = [[s in everywhere or _in_found(s, everywhere) for s in g] for g in groups]  # each name's words in the passage
+        f["names_found"] = sum(map(any, held)) / len(groups) if groups else 1.0
         f["names_in_core"] = sum(any(s in core or _in_found(s, core) for s in g) for g in groups) / len(groups) if groups else 1.0
         # A name counts as found above when one of its words is there (a surname, a short form); this asks for all of
         # them, which in news tells "Juniper Holdings" from the "Juniper Capital" of the same story.
-        f["names_whole"] = sum(all(s in everywhere or _in_found(s, everywhere) for s in g) for g in groups) / len(groups) if groups else 1.0
+        f["names_whole"] = sum(map(all, held)) / len(groups) if groups else 1.0
         lacking = [t.weight for t in asked if t.stem not in everywhere and not t.head]
         f["missing_rarest"] = max(lacking, default=0.0) / (ctx.max_weight or 1.0)
         f["rarest_found"] = max((t.weight for t in asked if t.stem in core), default=0.0) / (ctx.max_weight or 1.0)
