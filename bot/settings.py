@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     # sentence-transformers: the model run by torch in every process (the fallback when an export cannot be made)
     embed_backend: Literal["onnx", "sentence-transformers"] = "onnx"
     onnx_dir: Path | None = None  # where the ONNX export is cached; default: data_dir/onnx (several data dirs may share one)
-    # How `index build` embeds: auto (torch in bfloat16 where it measures faster here and its vectors match float32's
+    # How `index build` embeds: auto (OpenVINO in bfloat16 where it measures faster here and its vectors match float32's
     # within cosine 0.9999, else the query path's model), float32 (always the query path's model) or bfloat16
     build_precision: Literal["auto", "float32", "bfloat16"] = "auto"
     chunk_tokens: int = Field(128, ge=32, le=240)

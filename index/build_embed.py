@@ -1,19 +1,18 @@
 """The embedder an index build runs its texts through: the query path's model, or the same model in bfloat16
 where that measures faster on this machine.
 
-Queries embed with ONNX Runtime in float32 (``index/onnx_embed.py``), so a cold ``newsbot ask`` never imports
-torch. A build embeds thousands of texts (every chunk, then every sentence for the sentence table) and can
-afford torch's few seconds of loading: on a CPU with bfloat16 matrix units (Intel AMX), torch's autocast runs
-all-MiniLM-L6-v2 2-2.3 times as fast as float32 (ONNX Runtime or torch alike), and its vectors stay within
-cosine 0.9999 of float32's, the bar the ONNX export itself is held to. So an index built in bfloat16 is read
-by float32 queries as if float32 had built it.
+Queries embed with ONNX Runtime in float32 (``index/onnx_embed.py``). A build embeds thousands of texts (every
+chunk, then every sentence for the sentence table): on a CPU with bfloat16 matrix units (Intel AMX, AVX-512
+BF16), OpenVINO runs the same ONNX export with its products in bfloat16 about three times as fast
+(``index/openvino_embed.py``), and its vectors stay within cosine 0.9999 of float32's, the bar the export
+itself is held to. So an index built in bfloat16 is read by float32 queries as if float32 had built it.
 
 Whether that holds here is measured, never assumed. The first build with enough chunks to make it worth
 asking times both on a sample of its own chunks and checks that every sample vector, and every
 :data:`~index.onnx_embed.CHECK_SENTENCES` vector, agrees with the query path's (cosine >= ``MIN_COSINE``).
 The verdict is kept in the ONNX cache folder under a key of the CPU, the library versions and the model, so
 other machines, upgrades and other models measure again. A build then uses bfloat16 only when its chunks
-would take longer through the query path than torch takes to load (:meth:`Verdict.pays_for`).
+would take longer through the query path than the twin takes to load (:meth:`Verdict.pays_for`).
 
 ``NEWSBOT_BUILD_PRECISION``: ``auto`` (the above), ``float32`` (the query path's model, always) or
 ``bfloat16`` (whenever its vectors pass the check, however fast).
@@ -34,14 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embed import CHUNK_BATCH, Embedder, SentenceTransformerEmbedder
+from index.embed import CHUNK_BATCH, Embedder
 from index.onnx_embed import CHECK_SENTENCES, MIN_COSINE, _read_json_quietly, _write_atomically
+from index.openvino_embed import openvino_twin
 
 log = logging.getLogger(__name__)
 
 VERDICT_FILE = "build-precision.json"
 PRECISIONS = ("auto", "float32", "bfloat16")
-PROBE_MIN_CHUNKS = 256  # fewer chunks than this are not worth loading torch to measure (a few seconds either way)
+PROBE_MIN_CHUNKS = 256  # fewer chunks than this are not worth measuring (the sample alone is a fifth of them)
 PROBE_TEXTS = 48  # chunks of the build, spread over its lengths, timed through both
 SPEEDUP_MARGIN = 1.15  # bfloat16 must beat the query path by this much on the sample: timings on a shared box wobble
 
@@ -56,25 +56,18 @@ class Verdict:
     choice: str  # "bfloat16" or "float32"
     reason: str  # for a person: the figures behind the choice
     float32_per_s: float = 0.0  # sample chunks per second through the query path's model
-    bfloat16_per_s: float = 0.0  # ... through torch in bfloat16
-    load_s: float = 0.0  # seconds to import torch and load the model in bfloat16
+    bfloat16_per_s: float = 0.0  # ... through the bfloat16 twin
+    load_s: float = 0.0  # seconds to load the twin (import OpenVINO, compile the graph)
     cosine: float = 0.0  # the lowest cosine between the two paths' vectors
 
     def pays_for(self, chunks: int) -> bool:
-        """Does embedding ``chunks`` in bfloat16 save more time than loading torch costs?
+        """Does embedding ``chunks`` in bfloat16 save more time than loading the twin costs?
 
         Only chunks are counted; the sentences a build embeds after them save more still.
         """
         if self.choice != "bfloat16" or self.float32_per_s <= 0 or self.bfloat16_per_s <= 0:
             return False
         return chunks * (1 / self.float32_per_s - 1 / self.bfloat16_per_s) > self.load_s
-
-
-def bfloat16_twin(embedder: Embedder) -> Embedder:
-    """The same model run by sentence-transformers with its products in bfloat16 (the default ``BulkFactory``)."""
-    twin = SentenceTransformerEmbedder(getattr(embedder, "path", None), precision="bfloat16")
-    twin.name = embedder.name  # the same model: the store must read its vectors as the query path's
-    return twin
 
 
 class BuildEmbedder:
@@ -95,8 +88,8 @@ class BuildEmbedder:
         self.cache_dir = cache_dir
         self.precision = precision
         self.notify = notify or log.info
-        # The twin is the same sentence-transformers model folder run by torch; an embedder of no such folder has none.
-        self.factory = factory or (bfloat16_twin if getattr(embedder, "path", None) is not None else None)
+        # The twin runs the query path's ONNX export; an embedder that serves none (a test's fake) has no twin.
+        self.factory = factory or (openvino_twin if hasattr(embedder, "backend_embedder") else None)
         self.query_batch = query_batch  # texts per call through the query path's model in a build (index/sync.py)
         self._twin: Embedder | None = None
 
@@ -113,7 +106,8 @@ class BuildEmbedder:
             if len(texts) < PROBE_MIN_CHUNKS:
                 return self.embedder
             verdict = self._measure(texts, timed=True)
-            self._save(verdict)
+            if verdict.float32_per_s:  # measured; a twin that could not load is tried again next time
+                self._save(verdict)
         if not verdict.pays_for(len(texts)):
             return self.embedder
         twin = self._load_twin()[0]  # (the one already loaded, if any)
@@ -128,7 +122,7 @@ class BuildEmbedder:
         parts = {
             "cpu": _cpu_identity(),
             "cpus": os.cpu_count(),
-            "versions": {name: _version(name) for name in ("torch", "onnxruntime", "sentence-transformers")},
+            "versions": {name: _version(name) for name in ("onnxruntime", "openvino")},
             "model": getattr(self.embedder, "name", ""),
             "path": str(getattr(self.embedder, "path", "")),
             "query_backend": type(self.embedder).__name__,
@@ -151,7 +145,7 @@ class BuildEmbedder:
             fast = twin.embed_documents(sample, batch_size=batch)
             fast_s = time.perf_counter() - t
             checks = twin.embed_documents(list(CHECK_SENTENCES), batch_size=batch)
-        except Exception as exc:  # a torch that cannot run bfloat16 here fails in its own ways
+        except Exception as exc:  # an OpenVINO that cannot run this graph in bfloat16 fails in its own ways
             self._twin = None
             return Verdict(key, "float32", f"bfloat16 failed here: {' '.join(str(exc).split())[:200]}")
         self.embedder.embed_documents(sample[:2], batch_size=self.query_batch)  # the query path warmed the same way
@@ -177,7 +171,7 @@ class BuildEmbedder:
         return verdict
 
     def _load_twin(self) -> tuple[Embedder | None, float, str]:
-        """The bfloat16 embedder, loaded (torch imported, weights read), and how long that took."""
+        """The bfloat16 embedder, loaded (OpenVINO imported, the graph compiled), and how long that took."""
         if self._twin is not None:
             return self._twin, 0.0, ""
         if self.factory is None:
@@ -186,7 +180,7 @@ class BuildEmbedder:
         try:
             twin = self.factory(self.embedder)
             _ = twin.dim  # loads it
-        except Exception as exc:  # no torch, a model it cannot load: the query path embeds the build instead
+        except Exception as exc:  # no OpenVINO or no bfloat16 here, a graph it cannot compile: the query path embeds the build
             return None, 0.0, " ".join(str(exc).split())[:200]
         self._twin = twin
         return twin, time.perf_counter() - t, ""

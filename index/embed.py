@@ -82,19 +82,9 @@ class SentenceTransformerEmbedder:
     ``index build`` with no change or ``index list``, never needs it; ``name`` needs no load.
     """
 
-    # Texts per call in a build (sentence-transformers' default): in bfloat16, 158 chunks/s and 473 sentences/s here,
-    # against 159 and 386 at 16, 137 and 438 at 64. ONNX Runtime prefers smaller calls (CHUNK_BATCH).
-    batch_size = 32
-
-    def __init__(self, model_path: Path | str | None = None, device: str = "cpu", precision: str = "float32") -> None:
+    def __init__(self, model_path: Path | str | None = None, device: str = "cpu") -> None:
         self.path, self.name = resolve_model(model_path)
         self.device = device
-        # "bfloat16" runs the matrix products in bfloat16 under torch.autocast (layer norms and softmax stay in
-        # float32): on a CPU with AMX tiles 2-2.3x the texts per second, vectors within cosine 0.9999 of float32's.
-        # Only index builds use it, where it measures faster (index/build_embed.py); the name stays the model's.
-        if precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be float32 or bfloat16, not {precision!r}")
-        self.precision = precision
 
     @cached_property
     def model(self):
@@ -138,20 +128,9 @@ class SentenceTransformerEmbedder:
         return lambda text: private.encode(text, add_special_tokens=False).ids
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        if self.precision == "float32":
-            return self.model.encode(
-                list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        import torch
-
-        with torch.autocast(self.device, dtype=torch.bfloat16):
-            vectors = self.model.encode(list(texts), batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
-        vectors = vectors.float().cpu().numpy()
-        # Normalised in float32 after the model: a unit vector rounded to bfloat16 is no longer of unit length.
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms > 0, norms, 1.0)
+        return self.model.encode(
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]

@@ -310,7 +310,7 @@ def embed_corpus_sentences(chunks: Sequence[StoredChunk], embedder: Embedder, pr
     (every chunk is read; only sentences ``previous`` lacks are embedded).
     """
     reuse = previous if previous is not None and previous.model == embedder.name else None
-    batch_size = getattr(embedder, "batch_size", SENTENCE_BATCH)  # the bfloat16 twin's own (torch prefers larger calls)
+    batch_size = getattr(embedder, "batch_size", SENTENCE_BATCH)  # the bfloat16 twin's own
     table = _embed_table(sorted({s for c in chunks for s in chunk_lines(c.text)}), embedder, reuse, batch_size)
     return SentenceTable(table.model, [sentence_key(s) for s in table.words], table.vectors)
 

@@ -32,7 +32,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -428,21 +428,30 @@ class OnnxModel:
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Unit-length vectors, one row per text; texts of similar length are batched together (less padding)."""
-        texts = [self.prompt + t for t in texts] if self.prompt else list(texts)
         out = np.zeros((len(texts), self.manifest["dim"]), dtype=np.float32)
+        for rows, batch in self.batches(texts, batch_size):
+            out[rows] = self._embed_batch(batch)
+        return out
+
+    def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[np.ndarray, list[str]]]:
+        """(rows, texts) in batches of about the same length, longest first, the model's prompt put before each."""
+        texts = [self.prompt + t for t in texts] if self.prompt else list(texts)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         for start in range(0, len(texts), max(1, batch_size)):
             rows = order[start : start + batch_size]
-            out[rows] = self._embed_batch([texts[i] for i in rows])
-        return out
+            yield rows, [texts[i] for i in rows]
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        arrays = {
+    def model_inputs(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The graph's inputs for a batch: word piece ids, attention mask and token types, padded to the longest."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        return {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        arrays = self.model_inputs(texts)
         hidden = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
         return normalize(pool(hidden, arrays["attention_mask"], self.pooling))
 

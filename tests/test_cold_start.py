@@ -57,9 +57,11 @@ QUERY_COMMANDS = {
     "chat": (["chat"], "Who will develop the tungsten deposit?\nAnd how much will it produce?\n"),
     "eval": (["eval", str(ROOT / "eval" / "newsbot.jsonl")], None),
 }
-# What a question does not need: the model's training stack, the keyword index builder, the LLM clients.
+# What a question does not need: the model's training stack, the build's bfloat16 runtime, the keyword index
+# builder, the LLM clients.
 NEVER_ON_THE_QUERY_PATH = (
     "torch",
+    "openvino",
     "transformers",
     "sentence_transformers",
     "sklearn",
