@@ -494,3 +494,17 @@ def test_names_whole_asks_for_every_word_of_a_name():
     # One word of the name is enough for names_found (a surname, a short form); names_whole wants them all.
     assert capital.features["names_found"] == holdings.features["names_found"] == 1.0
     assert capital.features["names_whole"] == 0.0 and holdings.features["names_whole"] == 1.0
+
+
+def test_a_one_letter_name_is_looked_for_as_a_capital_standing_alone():
+    h = hit(
+        "The venture closed its Series B round at $40 million.\nIts Series A round had raised $12 million.\n"
+        "Upper bounds are stated in big O notation, which hides constant factors.",
+        title="",
+    )
+    cands = featurize("How much did the Series B round raise?", [h])
+    series_b, series_a = by_core(cands, "The venture closed"), by_core(cands, "Its Series A")
+    # "B" is no term (too short), but it tells the two rounds apart: only the passage that writes it holds the name.
+    assert series_b.features["names_whole"] == 1.0 and series_a.features["names_whole"] == 0.0
+    big_o = by_core(featurize("What does a big O notation hide?", [h]), "Upper bounds")
+    assert big_o.features["names_found"] == big_o.features["names_in_core"] == 1.0

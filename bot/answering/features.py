@@ -146,9 +146,9 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         near = soft.nearest(c) if soft else {}  # each common-word term's closest passage word (cosine)
         f["soft_coverage"] = soft.coverage(near, everywhere) / total if soft else 0.0
         groups = question.name_groups
-        held = [[s in everywhere or _in_found(s, everywhere) for s in g] for g in groups]  # each name's words in the passage
+        held = [[_holds(s, everywhere, c.text) for s in g] for g in groups]  # each name's words in the passage
         f["names_found"] = sum(map(any, held)) / len(groups) if groups else 1.0
-        f["names_in_core"] = sum(any(s in core or _in_found(s, core) for s in g) for g in groups) / len(groups) if groups else 1.0
+        f["names_in_core"] = sum(any(_holds(s, core, c.core) for s in g) for g in groups) / len(groups) if groups else 1.0
         # A name counts as found above when one of its words is there (a surname, a short form); this asks for all of
         # them, which in news tells "Juniper Holdings" from the "Juniper Capital" of the same story.
         f["names_whole"] = sum(map(all, held)) / len(groups) if groups else 1.0
@@ -211,6 +211,17 @@ def _named_in(s: str, text: str) -> bool:
     """Is the stem ``s`` (or one extending it by a suffix) a word of ``text``?"""
     words_ = set(terms(text))
     return s in words_ or _in_found(s, words_)
+
+
+def _holds(name_word: str, found: set[str], text: str) -> bool:
+    """Whether a passage (its matched question terms ``found``, its ``text``) holds a word of an asked name.
+
+    A one-letter word (the O of "big O notation", the B of "Series B") is no term: it is looked for in the text,
+    as a capital standing alone ("O(n)", "P = NP").
+    """
+    if len(name_word) == 1 and name_word.isalpha():
+        return re.search(rf"(?<![\w'’]){re.escape(name_word.upper())}(?![\w'’])", text) is not None
+    return name_word in found or _in_found(name_word, found)
 
 
 def _in_found(s: str, found: set[str]) -> bool:
