@@ -34,6 +34,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import hashlib
+import inspect
 import json
 import math
 import pickle
@@ -77,11 +78,12 @@ class Item:
 
 
 def _source_hash(dirs: list[Path]) -> str:
-    """A key for the extraction cache: the feature code and the eval folders' files."""
+    """A key for the extraction cache: the feature code, :func:`extract` itself and the eval folders' files."""
     h = hashlib.sha256()
     for path in sorted([*(ROOT / "bot" / "answering").glob("*.py"), ROOT / "index" / "text.py", ROOT / "index" / "facts.py",
                         ROOT / "index" / "search.py", ROOT / "index" / "keyword.py", ROOT / "bot" / "service.py"]):  # fmt: skip
         h.update(path.read_bytes())
+    h.update(inspect.getsource(extract).encode())  # how questions are run (how many chunks they read, say)
     for d in dirs:
         for path in sorted([d / "questions.jsonl", *(d / "corpus").rglob("*")]):
             if path.is_file():
@@ -109,8 +111,8 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
     items: list[Item] = []
     rows = read_rows(folder / "questions.jsonl")
     for n, row in enumerate(rows, start=1):
-        # A follow-up is retrieved and read with its conversation, as `Newsbot.answer` does.
-        hits, vector = bot.retrieve(row.question, history=row.history)
+        # A follow-up is retrieved and read with its conversation, and from as many chunks, as `Newsbot.answer` does.
+        hits, vector = bot.retrieve(row.question, k=settings.answer_pool, history=row.history)
         q, cands, _ = answerer.featurize(row.question, hits, row.history[-HISTORY_TURNS:])
         # Every candidate's sentence similarity, from the vectors `index build` stored (the answer step's shortlist's too).
         cores = list(dict.fromkeys(c.core for c in cands))
