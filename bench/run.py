@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     from index.embed import CHUNK_BATCH, SentenceTransformerEmbedder
     from index.load import corpus_files, load_article
     from index.onnx_embed import OnnxEmbedder
+    from index.openvino_embed import TwinUnavailable, openvino_twin
     from index.store import ChunkStore
     from index.sync import Indexer, chunks_for
 
@@ -203,6 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     encode_before = encode(plain, PLAIN_BATCH)
     onnx_encode = encode(embedder, CHUNK_BATCH)
+    # The build's bfloat16 twin alone (where this CPU has one): what `index build` measures on a sample, on all the chunks.
+    try:
+        twin = openvino_twin(embedder)
+        twin_encode: float | None = encode(twin, twin.batch_size)
+        del twin
+    except TwinUnavailable as exc:
+        print(f"bench: no bfloat16 twin here ({exc})", file=sys.stderr)
+        twin_encode = None
     store = ChunkStore(work / "data-big")
     t = time.perf_counter()
     report = Indexer(store, embedder, big).sync()
@@ -223,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         "onnx_encode_chunks_per_s": len(texts) / onnx_encode,
         "ratio": encode_s / build_s,
         "onnx_vs_plain": encode_s / onnx_encode,
+        "twin_encode_s": twin_encode,
+        "twin_encode_chunks_per_s": len(texts) / twin_encode if twin_encode else None,
         "load": statistics.mean([load_before, os.getloadavg()[0]]),
     }
 
@@ -300,6 +311,15 @@ def table(r: dict, n: int) -> list[tuple[str, str, str, str, str]]:
         (
             "embed only: ONNX Runtime (the query path) vs sentence-transformers (chunks/s)",
             f"{ix['onnx_encode_chunks_per_s']:.0f} vs {ix['encode_chunks_per_s']:.0f} = {ix['onnx_vs_plain']:.2f}x",
+            "-",
+            "",
+            load(ix["load"]),
+        ),
+        (
+            "embed only: the build's bfloat16 twin (OpenVINO) vs sentence-transformers (chunks/s)",
+            f"{ix['twin_encode_chunks_per_s']:.0f} vs {ix['encode_chunks_per_s']:.0f} = {ix['twin_encode_chunks_per_s'] / ix['encode_chunks_per_s']:.2f}x"
+            if ix.get("twin_encode_chunks_per_s")
+            else "none on this CPU",
             "-",
             "",
             load(ix["load"]),
