@@ -99,7 +99,7 @@ class BuildEmbedder:
             return self.embedder
         if self.precision == "bfloat16":
             verdict = self._measure(texts, timed=False)
-            return self._twin if verdict.choice == "bfloat16" and self._twin is not None else self.embedder
+            return self._guarded(self._twin) if verdict.choice == "bfloat16" and self._twin is not None else self.embedder
         key = self.key()
         verdict = self._saved(key)
         if verdict is None:
@@ -114,7 +114,10 @@ class BuildEmbedder:
         if twin is None:
             return self.embedder
         self.notify(f"Embedding {len(texts):,} chunks in bfloat16 ({verdict.reason}).")
-        return twin
+        return self._guarded(twin)
+
+    def _guarded(self, twin: Embedder) -> Embedder:
+        return TwinOrQueryPath(twin, self.embedder, self.query_batch, self.notify)
 
     # -- the measurement ----------------------------------------------------------------------------------------
     def key(self) -> str:
@@ -205,6 +208,46 @@ class BuildEmbedder:
             _write_atomically(path, json.dumps(verdicts, indent=1).encode())
         except OSError as exc:  # a read-only cache measures again next time, nothing worse
             log.debug("cannot save %s: %s", path, exc)
+
+
+class TwinOrQueryPath:
+    """The twin, until a call of it fails: then the query path's model embeds the rest of the build.
+
+    A twin that passed its check can still fail later (memory, a shape its runtime rejects); the two give
+    interchangeable vectors, so the build goes on with a warning rather than stopping half-written.
+    """
+
+    def __init__(self, twin: Embedder, embedder: Embedder, query_batch: int, notify: Callable[[str], None]) -> None:
+        self.twin, self.embedder, self.query_batch, self.notify = twin, embedder, query_batch, notify
+        self.failed = False
+        self.used_twin = False
+        self.name, self.dim, self.max_tokens = embedder.name, embedder.dim, embedder.max_tokens
+        self.count_tokens = embedder.count_tokens
+
+    @property
+    def precision(self) -> str:
+        """bfloat16, float32 (the twin failed at once) or mixed (it embedded some texts first)."""
+        if not self.failed:
+            return "bfloat16"
+        return "mixed" if self.used_twin else "float32"
+
+    @property
+    def batch_size(self) -> int:
+        return self.query_batch if self.failed else getattr(self.twin, "batch_size", self.query_batch)
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        if not self.failed:
+            try:
+                vectors = self.twin.embed_documents(texts, batch_size=batch_size)
+                self.used_twin = True
+                return vectors
+            except Exception as exc:  # any failure of the runtime: the query path's model can do the work
+                self.failed = True
+                self.notify(f"warning: bfloat16 embedding failed ({' '.join(str(exc).split())[:200]}); embedding the rest in float32")
+        return self.embedder.embed_documents(texts, batch_size=self.query_batch)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
 
 
 def _spread(texts: Sequence[str], n: int) -> list[str]:

@@ -56,7 +56,7 @@ class SyncReport:
     deleted: int = 0
     unchanged: int = 0
     chunks_embedded: int = 0
-    precision: str = ""  # what the chunks were embedded in: float32 (the query path's model) or bfloat16 (its twin)
+    precision: str = ""  # what the chunks were embedded in: float32 (the query path's model), bfloat16 (its twin) or mixed
     skipped: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)  # doc id -> the corpus file its article was read from
 
@@ -235,12 +235,13 @@ class Indexer:
             # length waste little on padding.
             to_embed.sort(key=lambda item: len(item[0].embed_text), reverse=True)
             embedder = self.build_embedder.for_chunks([c.embed_text for c, _ in to_embed])
-            report.precision = getattr(embedder, "precision", "float32") if to_embed else ""
             self.store.mark_writing()
             self.store.update_metadata(list(to_update), list(to_update.values()))
             self._embed_and_store(to_embed, embedder)
             self.store.delete(to_delete)
             self._mark_changed(embedder)
+            # Read after the embedding: a twin that failed part way handed the rest to the query path ("mixed").
+            report.precision = getattr(embedder, "precision", "float32") if to_embed else ""
         elif only is None:
             complete_snapshot(self.store, self.embedder)  # nothing changed: still, never leave answers without vectors
         return report

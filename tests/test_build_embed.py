@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build_embed import PROBE_MIN_CHUNKS, PROBE_TEXTS, VERDICT_FILE, BuildEmbedder, Verdict
+from index.build_embed import PROBE_MIN_CHUNKS, PROBE_TEXTS, VERDICT_FILE, BuildEmbedder, TwinOrQueryPath, Verdict
 from index.keyword import KeywordIndex, snapshot_root
 from index.onnx_embed import CHECK_SENTENCES, MIN_COSINE
 from index.openvino_embed import OpenVinoTwin, TwinUnavailable, openvino_twin
@@ -80,7 +80,7 @@ def test_auto_measures_once_uses_the_twin_and_keeps_the_verdict(tmp_path: Path) 
     factory = Factory(Twin())
     chooser = BuildEmbedder(SlowEmbedder(), tmp_path, "auto", messages.append, factory)
     chosen = chooser.for_chunks(CHUNKS)
-    assert chosen is factory.twin
+    assert isinstance(chosen, TwinOrQueryPath) and chosen.twin is factory.twin and chosen.precision == "bfloat16"
     saved = json.loads((tmp_path / VERDICT_FILE).read_text())
     verdict = Verdict(**saved[chooser.key()])
     assert verdict.choice == "bfloat16" and verdict.bfloat16_per_s > verdict.float32_per_s and verdict.cosine >= MIN_COSINE
@@ -89,9 +89,9 @@ def test_auto_measures_once_uses_the_twin_and_keeps_the_verdict(tmp_path: Path) 
     # Another build on this machine reads the verdict: no second measurement.
     messages.clear()
     again = BuildEmbedder(SlowEmbedder(), tmp_path, "auto", messages.append, Factory(Twin()))
-    assert again.for_chunks(CHUNKS) is again.factory.twin
+    assert again.for_chunks(CHUNKS).twin is again.factory.twin
     assert not any("Timing" in m for m in messages) and any("in bfloat16" in m for m in messages)
-    # ... and a small build keeps the query path's model rather than load torch (0.2 s saves 0.002 s a chunk).
+    # ... and a small build keeps the query path's model rather than load the twin (0.2 s saves 0.002 s a chunk).
     small = BuildEmbedder(SlowEmbedder(), tmp_path, "auto", messages.append, Factory(Twin()))
     assert small.for_chunks(CHUNKS[:5]) is small.embedder and small.factory.made == 0
 
@@ -164,6 +164,35 @@ def test_the_index_holds_the_twins_vectors_when_it_builds(tmp_path: Path, corpus
     assert lines <= embedded, "and so did every sentence of the sentence table"
     # The query path's model embedded only what the vector check compares: a sample of chunks and CHECK_SENTENCES.
     assert not lines.intersection(query_path.texts) and len(query_path.texts) <= PROBE_TEXTS + 2 + len(CHECK_SENTENCES)
+
+
+def test_a_twin_that_fails_part_way_hands_the_rest_of_the_build_to_the_query_path(tmp_path: Path, corpus_dir: Path) -> None:
+    class BreaksAfter(Twin):
+        """Embeds ``calls`` batches, then fails as a runtime out of memory would."""
+
+        def __init__(self, calls: int) -> None:
+            super().__init__()
+            self.left = calls
+
+        def embed_documents(self, texts, batch_size: int = 64):
+            if self.left <= 0:
+                raise RuntimeError("Exception from src/inference/src/cpp/infer_request.cpp: out of memory")
+            self.left -= 1
+            return super().embed_documents(texts, batch_size)
+
+    # Its check takes three calls (a warm-up, the sample, the check sentences); the build's own come after.
+    for calls, precision in ((4, "mixed"), (3, "float32")):
+        messages: list[str] = []
+        query_path, twin = SlowEmbedder(seconds_per_text=0.0), BreaksAfter(calls)
+        chooser = BuildEmbedder(query_path, tmp_path / f"cache{calls}", "bfloat16", messages.append, Factory(twin))
+        store = ChunkStore(tmp_path / f"data{calls}")
+        report = Indexer(store, query_path, corpus_dir, build_embedder=chooser).sync()
+        assert report.precision == precision and report.chunks_embedded == store.count() > 0
+        assert sum(m.startswith("warning: bfloat16 embedding failed (") and "out of memory" in m for m in messages) == 1
+        snap = KeywordIndex.load(snapshot_root(store), store.version())
+        assert snap is not None and snap.sentence_vectors is not None, "the sentence table was finished by the query path"
+        lines = {line for c in snap.chunks for line in chunk_lines(c.text)}
+        assert lines <= set(query_path.texts) | set(twin.texts)
 
 
 # -- the real model ----------------------------------------------------------------------------------------------
