@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +66,14 @@ def real_corpus_bot(base: Path, embedder, edit: Callable[[Path], None] | None = 
         edit(corpus)
     settings = Settings(corpus_dir=corpus, data_dir=base / "data", chroma_url=None, _env_file=None)
     return Newsbot(settings, embedder=embedder, notify=lambda msg: None)
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_after_each_test():
+    """A Discord bot freezes what it has loaded (``gc.freeze`` in its setup_hook, so collections skip it); in a test
+    process that would keep every earlier test's garbage cycles for good. Each test ends with it released."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,8 @@ opening and answer store) and the answering pipeline (fake embedder) are real.
 
 from __future__ import annotations
 
+import gc
+
 from bot.discordbot.render import REFUSAL_HINT
 from tests.discord_fakes import Channel, ask_at_once
 from tests.discord_world import FOLLOW_UP, Q1, make_client
@@ -51,3 +53,18 @@ async def test_warm_up_reads_the_answer_steps_lazy_tables_before_going_online(in
     finally:
         client.executor.shutdown(wait=True)
     assert spans._COUNTRIES is not None and "kazakhstan" in spans._COUNTRIES
+
+
+async def test_what_the_bot_loaded_before_going_online_is_left_out_of_garbage_collections(indexed_corpus, tmp_path):
+    """A full collection walks every object the index and the answer step hold (0.28 s with the GIL held, in this
+    test process); it stalled the event loop once in a rush of questions. After its warm-up the bot freezes them."""
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    client = make_client(indexed_corpus, tmp_path)
+    client.sync_commands_on_start = False
+    try:
+        await client.setup_hook()
+    finally:
+        client.executor.shutdown(wait=True)
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000, frozen  # the keyword index, the vocabulary, the loaded modules ...
