@@ -11,6 +11,7 @@ sentences without another query.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import math
 import re
@@ -116,6 +117,9 @@ class Retriever:
         self.word_vectors: WordTable | None = None  # the corpus's words, embedded by `index build`
         self.sentence_vectors: WordTable | None = None  # every chunk's sentences, likewise
         self._bm25: bm25s.BM25 | SavedBM25 | None = None
+        # A long-running process (the Discord bot) sets this: each index loaded is then left out of garbage
+        # collections (gc.freeze), which would otherwise walk all of it holding the GIL (0.2 s at 2,002 articles).
+        self.freeze_after_load = False
         self.refresh(force=True)
 
     # -- keeping the keyword index current ----------------------------------------
@@ -141,6 +145,8 @@ class Retriever:
             self._pos = {c.id: i for i, c in enumerate(index.chunks)}
             self._by_doc = dict(by_doc)
             self._version = version
+            if self.freeze_after_load:
+                gc.freeze()
 
     def invalidate(self) -> None:
         """Force a reload on the next search (after this process changed the store)."""

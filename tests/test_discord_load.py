@@ -68,3 +68,9 @@ async def test_what_the_bot_loaded_before_going_online_is_left_out_of_garbage_co
         client.executor.shutdown(wait=True)
     frozen = gc.get_freeze_count()
     assert frozen > 10_000, frozen  # the keyword index, the vocabulary, the loaded modules ...
+    # An index loaded later (after /add, another process's build) is frozen as it is loaded.
+    retriever = client.service.retriever
+    gc.unfreeze()
+    retriever.invalidate()
+    retriever.refresh()
+    assert retriever.freeze_after_load and gc.get_freeze_count() > 10_000

@@ -218,8 +218,11 @@ class NewsbotClient(commands.Bot):
         # What is loaded by now (the keyword index, its vocabulary, the answer step's tables: about 480,000 objects
         # at 2,002 articles) lives as long as the bot. A full garbage collection walks all of it holding the GIL, about
         # 0.2-0.3 s here, and stalls the event loop with it (it did in a rush of 40 questions). Frozen, it is left out
-        # of every collection; what answers allocate is collected as before.
+        # of every collection; what answers allocate is collected as before. An index loaded later (after /add, or
+        # another process's build) is frozen when it is loaded.
         gc.freeze()
+        if (retriever := getattr(self.service, "retriever", None)) is not None:
+            retriever.freeze_after_load = True
         if self.sync_commands_on_start:
             await self.sync_app_commands()
 
