@@ -41,17 +41,23 @@ async def test_forty_concurrent_questions_from_two_servers_keep_the_event_loop_r
     assert rush.worst_lag < 0.25
 
 
-async def test_warm_up_reads_the_answer_steps_lazy_tables_before_going_online(indexed_corpus, tmp_path, monkeypatch):
-    """pycountry's table is read on the first "who" question (0.27 s holding the GIL): the warm-up reads it instead."""
-    from bot.answering import spans
-
-    monkeypatch.setattr(spans, "_COUNTRIES", None)
+async def started_offline(indexed_corpus, tmp_path):
+    """The bot through its setup_hook (cogs, warm-up) without logging in, its answer workers shut down after."""
     client = make_client(indexed_corpus, tmp_path)
     client.sync_commands_on_start = False
     try:
         await client.setup_hook()
     finally:
         client.executor.shutdown(wait=True)
+    return client
+
+
+async def test_warm_up_reads_the_answer_steps_lazy_tables_before_going_online(indexed_corpus, tmp_path, monkeypatch):
+    """pycountry's table is read on the first "who" question (0.27 s holding the GIL): the warm-up reads it instead."""
+    from bot.answering import spans
+
+    monkeypatch.setattr(spans, "_COUNTRIES", None)
+    await started_offline(indexed_corpus, tmp_path)
     assert spans._COUNTRIES is not None and "kazakhstan" in spans._COUNTRIES
 
 
@@ -60,12 +66,7 @@ async def test_what_the_bot_loaded_before_going_online_is_left_out_of_garbage_co
     test process); it stalled the event loop once in a rush of questions. After its warm-up the bot freezes them."""
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
-    client = make_client(indexed_corpus, tmp_path)
-    client.sync_commands_on_start = False
-    try:
-        await client.setup_hook()
-    finally:
-        client.executor.shutdown(wait=True)
+    client = await started_offline(indexed_corpus, tmp_path)
     frozen = gc.get_freeze_count()
     assert frozen > 10_000, frozen  # the keyword index, the vocabulary, the loaded modules ...
     # An index loaded later (after /add, another process's build) is frozen as it is loaded.
