@@ -450,10 +450,14 @@ class OnnxModel:
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
 
+    def vectors(self, hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """The graph's output for a batch made into unit-length text vectors, pooled as the model folder says."""
+        return normalize(pool(hidden, attention_mask, self.pooling))
+
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         arrays = self.model_inputs(texts)
         hidden = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
-        return normalize(pool(hidden, arrays["attention_mask"], self.pooling))
+        return self.vectors(hidden, arrays["attention_mask"])
 
 
 def _checksum_errors(folder: Path, manifest: dict[str, Any]) -> list[str]:

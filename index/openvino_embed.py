@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from index.embed import Embedder
-from index.onnx_embed import GRAPH, OnnxModel, normalize, pool
+from index.onnx_embed import GRAPH, OnnxModel
 
 
 class TwinUnavailable(RuntimeError):
@@ -60,7 +60,7 @@ class OpenVinoTwin:
             rows, mask = job
             try:
                 hidden = request.get_output_tensor(0).data
-                out[rows] = normalize(pool(hidden, mask, self.model.pooling))
+                out[rows] = self.model.vectors(hidden, mask)
             except Exception as exc:  # raised again below, on the caller's thread
                 errors.append(exc)
 
