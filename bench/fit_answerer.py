@@ -358,7 +358,7 @@ def apply_refusal(model: Model, outcomes: list[Outcome]) -> None:
 
 
 # -- thresholds ----------------------------------------------------------------------------------------------
-GRID = [round(x, 2) for x in np.arange(0.02, 0.99, 0.02)]
+GRID = [round(x, 2) for x in np.arange(0.01, 0.99, 0.01)]
 
 
 def curve(outcomes: list[Outcome]) -> list[dict]:
@@ -691,7 +691,7 @@ def _print_gates(outcomes: list[Outcome], by_set: dict[str, list[Item]]) -> None
 
 def _curve_table(rows: list[dict]) -> str:
     lines = ["| threshold | answerable refused | unanswerable refused | gold in first passage |", "| --- | --- | --- | --- |"]
-    for r in rows[::2]:
+    for r in rows[1::4]:  # every 0.04 from 0.02
         lines.append(
             f"| {r['threshold']:.2f} | {100 * r['answerable_refused']:.1f}% | {100 * r['unanswerable_refused']:.1f}% | {100 * r['gold_first']:.1f}% |"
         )

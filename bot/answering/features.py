@@ -19,7 +19,7 @@ from bot.answering.question import Question, Term, Want, corpus_spelling
 from bot.answering.spans import is_country, new_spans
 from index.facts import Span
 from index.keyword import WordTable
-from index.text import STOPWORDS, content_words, fold_letters, stem, terms
+from index.text import STOPWORDS, content_words, fold_letters, stem, terms, words
 
 FEATURES: dict[str, str] = {
     "sentence_similarity": "cosine of the question's and the core sentence's vectors (the embedding model)",
@@ -37,6 +37,7 @@ FEATURES: dict[str, str] = {
     "thing_match": "how surely the passage names that thing: 1 written out (or no thing asked), else the closest word's cosine",
     "unmatched_rarest": "weight of the rarest common-word question term the passage lacks with no word near it in meaning either",
     "negation_mismatch": "one of question and core is negated (not, never, no ...) and the other is not",
+    "opposite_word": "a question word is the opposite of a passage word: a negating prefix (informal/formal, non-Muslim/Muslim) or an antonym of degree, direction or order (most/least, north/south), and the passage lacks it",
     "unseen": "idf-weighted share of the question's common words the corpus never uses",
     "unseen_name": "share of the names and numbers the question asks about that the corpus never uses",
     "bm25": "BM25 of the core sentence for the question's terms, over the BM25 of a sentence holding them all",
@@ -123,6 +124,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     ideal_bm25 = total * (BM25_K1 + 1) / (1 + BM25_K1) or 1.0
     title_found: dict[str, set[str]] = {}
     negated = _negated(question.text)
+    question_forms = _word_forms(question.text)
     asks_last = bool(_LAST.search(question.text))
     # Each word of the asked thing, and whether the articles use it anywhere (then it must be there as written).
     thing = {t: t in ctx.doc_freq or corpus_spelling(t, ctx.doc_freq) is not None for t in question.thing}
@@ -166,6 +168,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         unmatched = [t.weight for t in asked if not t.name and not t.head and t.stem not in everywhere and near.get(t.stem, 0.0) < SOFT_MATCH]
         f["unmatched_rarest"] = max(unmatched, default=0.0) / (ctx.max_weight or 1.0)
         f["negation_mismatch"] = float(negated != (_negated(c.core) and not (asks_last and _NOT_SINCE.search(c.core))))
+        f["opposite_word"] = float(_opposed(question_forms, _word_forms(c.text)))
         f["unseen"] = unseen
         f["unseen_name"] = unseen_name
         f["bm25"] = _bm25(scored, c.core, core) / ideal_bm25
@@ -205,6 +208,65 @@ _NOT_SINCE = re.compile(r"(?:\b(?:not|never)\b|n't\b)[^.;]*?\bsince\b", re.IGNOR
 
 def _negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
+
+
+# English's negating prefixes: a question that asks about the "informal" or "non-Muslim" thing is not answered by a
+# sentence about the formal or Muslim one, though the words match but for the prefix.
+_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
+_MIN_BASE = 4  # letters of the unprefixed word: "inform" is no negated "form" ("unit" no negated "it")
+# Antonyms of degree, direction and order: two words that cannot describe one fact ("the most costly" is not "the
+# least costly"). Converse pairs are left out on purpose: "X sold it to Y" does say who bought it, and "after A, B"
+# says what came before B.
+_ANTONYMS = [
+    ("more", "less"), ("most", "least"), ("higher", "lower"), ("highest", "lowest"), ("larger", "smaller"),
+    ("largest", "smallest"), ("bigger", "smaller"), ("biggest", "smallest"), ("greater", "lesser"), ("increase", "decrease"),
+    ("maximum", "minimum"), ("majority", "minority"), ("first", "last"), ("earliest", "latest"), ("oldest", "newest"),
+    ("north", "south"), ("east", "west"), ("northern", "southern"), ("eastern", "western"), ("upper", "lower"),
+    ("above", "below"), ("inside", "outside"), ("internal", "external"), ("success", "failure"), ("accept", "reject"),
+    ("strong", "weak"), ("stronger", "weaker"), ("strongest", "weakest"), ("hard", "soft"), ("rich", "poor"),
+    ("private", "public"), ("positive", "negative"), ("true", "false"), ("legal", "illegal"), ("begin", "end"),
+]  # fmt: skip
+_ANTONYM_WORDS = frozenset(w for pair in _ANTONYMS for w in pair)  # "more" and "most" are stopwords elsewhere
+_OPPOSITE: dict[str, set[str]] = {}
+for _a, _b in _ANTONYMS:
+    _OPPOSITE.setdefault(stem(_a), set()).add(stem(_b))
+    _OPPOSITE.setdefault(stem(_b), set()).add(stem(_a))
+
+
+def _word_forms(text: str) -> frozenset[str]:
+    """Stems of a text's content words and antonym words, a word after "non" ("non-state") as one stem with it."""
+    out = set()
+    previous = ""
+    for w in words(text):
+        if previous == "non" and w != "non":
+            out.add(stem("non" + w))
+        elif w != "non" and (w in _ANTONYM_WORDS or w not in STOPWORDS and len(w) > 2 and not w[0].isdigit()):
+            out.add(stem(w))
+        previous = w
+    return frozenset(out)
+
+
+def _opposed(question: frozenset[str], passage: frozenset[str]) -> bool:
+    """Does the question hold a word whose opposite the passage holds, and not the word itself (or the reverse)?"""
+    if any(w not in passage and _OPPOSITE[w] & passage for w in question if w in _OPPOSITE):
+        return True
+    return _prefixed_in(question, passage) or _prefixed_in(passage, question)
+
+
+def _prefixed_in(negated: frozenset[str], plain: frozenset[str]) -> bool:
+    """A stem of ``negated`` that is a stem of ``plain`` with a prefix, where ``plain`` lacks the prefixed one."""
+    for form in negated - plain:
+        for prefix in _NEGATING_PREFIXES:
+            if form.startswith(prefix) and len(form) - len(prefix) >= _MIN_BASE and _prefixed(form, prefix, plain):
+                return True
+    return False
+
+
+def _prefixed(form: str, prefix: str, plain: frozenset[str]) -> bool:
+    # Stems are compared as stems: "unestablish" is "un" + "establish", and "disapprov" is "dis" + "approv".
+    # ("informal" stems to "inform": its base is found as the stem whose prefixed form stems to it, "formal").
+    base = form[len(prefix) :]
+    return base in plain or any(p.startswith(base) and stem(prefix + p) == form for p in plain)
 
 
 def _named_in(s: str, text: str) -> bool:
