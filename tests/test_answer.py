@@ -508,3 +508,33 @@ def test_a_one_letter_name_is_looked_for_as_a_capital_standing_alone():
     assert series_b.features["names_whole"] == 1.0 and series_a.features["names_whole"] == 0.0
     big_o = by_core(featurize("What does a big O notation hide?", [h]), "Upper bounds")
     assert big_o.features["names_found"] == big_o.features["names_in_core"] == 1.0
+
+
+def test_a_negated_question_met_by_a_plain_sentence_is_told_from_a_negated_sentence_met_by_a_plain_question():
+    h = hit("The bank will lend $500 million to the venture.\nThe ministry has not said when the mine will open.", title="")
+    negated = featurize("Which bank will not lend to the venture?", [h])
+    bank = by_core(negated, "The bank")
+    assert bank.features["question_negated_only"] == 1.0 and bank.features["core_negated_only"] == 0.0
+    plain = featurize("When will the mine open?", [h])
+    ministry = by_core(plain, "The ministry")
+    assert ministry.features["question_negated_only"] == 0.0 and ministry.features["core_negated_only"] == 1.0
+    both = by_core(featurize("Who has not said when the mine will open?", [h]), "The ministry")
+    assert both.features["question_negated_only"] == both.features["core_negated_only"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("question", "opposed"),
+    [
+        ("Which lender made the smallest offer?", True),  # the passage has only "largest"
+        ("Which lender made the largest offer?", False),
+        ("Which non-state lender backs the mine?", True),  # "state", never "non-state"
+        ("Which unlisted company backs the mine?", True),  # "listed"
+        ("Which company backs the mine in the north?", True),  # "south"
+        ("Which company backs the mine?", False),
+        ("Who sold the stake?", False),  # converse pairs are no opposites: "bought" may well answer it
+    ],
+)
+def test_opposite_word_flags_a_question_word_whose_opposite_the_passage_holds(question: str, opposed: bool):
+    h = hit("The state lender made the largest offer for the mine in the south, backed by a listed company that bought a stake.", title="")
+    (only,) = featurize(question, [h])
+    assert only.features["opposite_word"] == float(opposed)

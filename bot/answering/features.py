@@ -36,7 +36,8 @@ FEATURES: dict[str, str] = {
     "thing_missing": "the question counts a thing (how much nickel) or asks who holds an office (the president of) that the passage never names",
     "thing_match": "how surely the passage names that thing: 1 written out (or no thing asked), else the closest word's cosine",
     "unmatched_rarest": "weight of the rarest common-word question term the passage lacks with no word near it in meaning either",
-    "negation_mismatch": "one of question and core is negated (not, never, no ...) and the other is not",
+    "question_negated_only": "the question is negated (not, never, no ...) and the core is not: it asks about what did not happen",
+    "core_negated_only": "the core is negated and the question is not",
     "opposite_word": "a question word is the opposite of a passage word: a negating prefix (informal/formal, non-Muslim/Muslim) or an antonym of degree, direction or order (most/least, north/south), and the passage lacks it",
     "unseen": "idf-weighted share of the question's common words the corpus never uses",
     "unseen_name": "share of the names and numbers the question asks about that the corpus never uses",
@@ -167,7 +168,12 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["thing_match"] = min((1.0 if named[t] else max(0.0, near.get(t, 0.0)) for t in thing), default=1.0)
         unmatched = [t.weight for t in asked if not t.name and not t.head and t.stem not in everywhere and near.get(t.stem, 0.0) < SOFT_MATCH]
         f["unmatched_rarest"] = max(unmatched, default=0.0) / (ctx.max_weight or 1.0)
-        f["negation_mismatch"] = float(negated != (_negated(c.core) and not (asks_last and _NOT_SINCE.search(c.core))))
+        # Two features, not one "mismatch": a negated question met by a plain sentence ("What is not contained in X?"
+        # by "Y is contained in X") asks about what the passage does not say, while a negated sentence met by a plain
+        # question is everyday news ("the bank has not said when"), and one weight for both blurred them.
+        core_negated = _negated(c.core) and not (asks_last and _NOT_SINCE.search(c.core))
+        f["question_negated_only"] = float(negated and not core_negated)
+        f["core_negated_only"] = float(core_negated and not negated)
         f["opposite_word"] = float(_opposed(question_forms, _word_forms(c.text)))
         f["unseen"] = unseen
         f["unseen_name"] = unseen_name
@@ -240,7 +246,7 @@ def _word_forms(text: str) -> frozenset[str]:
     for w in words(text):
         if previous == "non" and w != "non":
             out.add(stem("non" + w))
-        elif w != "non" and (w in _ANTONYM_WORDS or w not in STOPWORDS and len(w) > 2 and not w[0].isdigit()):
+        elif w != "non" and (w in _ANTONYM_WORDS or (w not in STOPWORDS and len(w) > 2 and not w[0].isdigit())):
             out.add(stem(w))
         previous = w
     return frozenset(out)
