@@ -520,6 +520,9 @@ def test_a_negated_question_met_by_a_plain_sentence_is_told_from_a_negated_sente
     assert ministry.features["question_negated_only"] == 0.0 and ministry.features["core_negated_only"] == 1.0
     both = by_core(featurize("Who has not said when the mine will open?", [h]), "The ministry")
     assert both.features["question_negated_only"] == both.features["core_negated_only"] == 0.0
+    assert both.features["negated_differently"] == 0.0  # both negate "said"
+    other = by_core(featurize("Who has not approved the loan?", [h]), "The ministry")
+    assert other.features["negated_differently"] == 1.0 and other.features["question_negated_only"] == 0.0
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ FEATURES: dict[str, str] = {
     "unmatched_rarest": "weight of the rarest common-word question term the passage lacks with no word near it in meaning either",
     "question_negated_only": "the question is negated (not, never, no ...) and the core is not: it asks about what did not happen",
     "core_negated_only": "the core is negated and the question is not",
+    "negated_differently": "question and core are both negated, but not the same words (not ... proven, not ... classified)",
     "opposite_word": "a question word is the opposite of a passage word: a negating prefix (informal/formal, non-Muslim/Muslim) or an antonym of degree, direction or order (most/least, north/south), and the passage lacks it",
     "unseen": "idf-weighted share of the question's common words the corpus never uses",
     "unseen_name": "share of the names and numbers the question asks about that the corpus never uses",
@@ -125,6 +126,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     ideal_bm25 = total * (BM25_K1 + 1) / (1 + BM25_K1) or 1.0
     title_found: dict[str, set[str]] = {}
     negated = _negated(question.text)
+    question_negates = _negated_words(question.text)
     question_forms = _word_forms(question.text)
     asks_last = bool(_LAST.search(question.text))
     # Each word of the asked thing, and whether the articles use it anywhere (then it must be there as written).
@@ -174,6 +176,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         core_negated = _negated(c.core) and not (asks_last and _NOT_SINCE.search(c.core))
         f["question_negated_only"] = float(negated and not core_negated)
         f["core_negated_only"] = float(core_negated and not negated)
+        f["negated_differently"] = float(negated and core_negated and not question_negates & _negated_words(c.core))
         f["opposite_word"] = float(_opposed(question_forms, _word_forms(c.text)))
         f["unseen"] = unseen
         f["unseen_name"] = unseen_name
@@ -214,6 +217,21 @@ _NOT_SINCE = re.compile(r"(?:\b(?:not|never)\b|n't\b)[^.;]*?\bsince\b", re.IGNOR
 
 def _negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
+
+
+_NEGATORS = frozenset({"not", "never", "no", "none", "neither", "nor", "without", "cannot", "t"})  # "t": isn't, don't
+NEGATION_SCOPE = 2  # content words after a negator that it negates ("not yet been proven": "yet", "proven")
+
+
+def _negated_words(text: str) -> frozenset[str]:
+    """Stems of the content words right after each negator of a text: what it says is not so."""
+    tokens = words(text)
+    out: set[str] = set()
+    for i, w in enumerate(tokens):
+        if w in _NEGATORS:
+            scope = [t for t in tokens[i + 1 : i + 6] if t not in STOPWORDS and t not in _NEGATORS and len(t) > 1]
+            out.update(stem(t) for t in scope[:NEGATION_SCOPE])
+    return frozenset(out)
 
 
 # English's negating prefixes: a question that asks about the "informal" or "non-Muslim" thing is not answered by a
