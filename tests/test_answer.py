@@ -541,3 +541,22 @@ def test_opposite_word_flags_a_question_word_whose_opposite_the_passage_holds(qu
     h = hit("The state lender made the largest offer for the mine in the south, backed by a listed company that bought a stake.", title="")
     (only,) = featurize(question, [h])
     assert only.features["opposite_word"] == float(opposed)
+
+
+def test_an_ordinal_in_digits_is_no_number_asked_about():
+    from bot.answering.question import name_groups
+
+    # The index reads "20th" as "twentieth": as a number "20" no passage would ever hold it, and the name gate
+    # refused every question that said "the 20th century".
+    assert name_groups("What replaced steam engines in the 20th century?") == []
+    assert name_groups("How much did Cove Capital pay in 2024?") == [["cove", "capital"], ["2024"]]
+
+
+def test_a_country_asked_by_its_peoples_word_is_found_by_its_name_and_the_reverse():
+    h = hit("Sterling Materials will develop the graphite deposits in Peru.\nThe French lender offered $300 million.", title="")
+    peru = by_core(featurize("Who will develop the Peruvian graphite deposits?", [h]), "Sterling Materials")
+    assert peru.features["names_found"] == 1.0
+    france = by_core(featurize("How much did the lender from France offer?", [h]), "The French lender")
+    assert france.features["names_found"] == 1.0
+    nowhere = by_core(featurize("Who will develop the Chilean graphite deposits?", [h]), "Sterling Materials")
+    assert nowhere.features["names_found"] == 0.0

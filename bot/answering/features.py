@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.answering.candidates import Candidate, refers_back
-from bot.answering.question import Question, Term, Want, corpus_spelling
+from bot.answering.question import Question, Term, Want, corpus_spelling, same_country
 from bot.answering.spans import is_country, new_spans
 from index.facts import Span
 from index.keyword import WordTable
@@ -75,10 +75,12 @@ class Context:
 
 
 class TermMatcher:
-    """Which of the question's terms a text holds: the same stem, one extending the other, or the corpus spelling."""
+    """Which of the question's terms a text holds: the same stem, one extending the other, the corpus spelling, or
+    the same country ("French" in the question, "France" in the text)."""
 
     def __init__(self, question: Question, doc_freq: dict[str, int]) -> None:
         self.question = question
+        self.countries = {t.stem: same for t in question.terms if (same := same_country(t.stem))}
         self.aliases: dict[str, str] = {}
         for t in question.terms:
             if t.stem not in doc_freq and (spelling := corpus_spelling(t.stem, doc_freq)):
@@ -99,7 +101,7 @@ class TermMatcher:
         out: set[str] = set()
         for t in self.question.terms:
             s = self.aliases.get(t.stem, t.stem)
-            if s in present or (len(s) >= 4 and any(_related(s, p) for p in by_prefix.get(s[:4], ()))):
+            if s in present or (len(s) >= 4 and any(_related(s, p) for p in by_prefix.get(s[:4], ()))) or self.countries.get(t.stem, set()) & present:
                 out.add(t.stem)
         return out
 

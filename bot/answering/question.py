@@ -11,11 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
 from bot.types import Turn
-from index.text import STOPWORDS, fold_letters, reads_as_instruction, split_sentences, stem, terms, words
+from index.text import STOPWORDS, fold_letters, fold_ordinals, reads_as_instruction, split_sentences, stem, terms, words
 
 
 class Want(Enum):
@@ -281,6 +282,8 @@ def corpus_spelling(term: str, vocabulary: dict[str, int]) -> str | None:
     """The corpus term a question term most likely means when it is not there as written (a demonym, a typo)."""
     if len(term) < 4 or term.isdigit():
         return None
+    if same := next((v for v in same_country(term) if v in vocabulary), None):  # "french" -> "franc"
+        return same
     if len(term) < 5:  # too short to misspell safely; only an extension counts: "asia" -> "asian"
         return next((v for v in vocabulary if v.startswith(term) and len(v) - len(term) <= 2), None)
     longer = next((v for v in vocabulary if v.startswith(term) and len(v) - len(term) <= 5), None)
@@ -294,11 +297,12 @@ def name_groups(question: str) -> list[list[str]]:
     """Names in the question as groups of lower-case words ("Tugh Temur" -> ["tugh", "temur"]), each number alone.
 
     A name is a run of words written with a capital (other than the question's first word)
-    or in capitals; aliases are folded ("United States" -> one word).
+    or in capitals; aliases are folded ("United States" -> one word). An ordinal in digits is a word, as the index
+    reads it ("20th century" is "twentieth century"), not the number 20.
     """
     groups: list[list[str]] = []
     run: list[str] = []
-    tokens = re.findall(r"[^\W\d_][\w'’.+-]*|\d[\d,.]*", question)
+    tokens = re.findall(r"[^\W\d_][\w'’.+-]*|\d[\d,.]*", fold_ordinals(question))
     for i, tok in enumerate([*tokens, ""]):
         # An initialism keeps its last dot ("U.S." folds to "United States"; "U.S" would read as two letters).
         core = tok if re.fullmatch(r"(?:[A-Z]\.){2,}", tok) else tok.rstrip(".'’,").split("'")[0].split("’")[0]
@@ -320,3 +324,24 @@ def mentioned_words(text: str) -> set[str]:
     raw |= {w.split("'")[0].split("’")[0] for w in raw}
     raw |= {fold_letters(w) for w in raw}  # as spans are compared with them ("Ögedei" said as "Ogedei")
     return {w for w in raw if w} | set(words(text))
+
+
+def same_country(term: str) -> frozenset[str]:
+    """The other index terms of the country ``term`` names: its name and its people's word ("china" <-> "chines",
+    "franc" <-> "french", "unitedstates" <-> "american"); empty for any other term."""
+    return _country_terms().get(term, frozenset())
+
+
+@lru_cache(maxsize=1)
+def _country_terms() -> dict[str, frozenset[str]]:
+    # countryinfo's names and demonyms, read once (about 40 ms): only those of one word each, folded as the index
+    # folds them. A name that only extends its demonym ("germani"/"german") matched already, and still does.
+    from countryinfo import all_countries
+
+    out: dict[str, set[str]] = {}
+    for country in all_countries():
+        name, people = terms(country.name() or ""), terms(country.demonym() or "")
+        if len(name) == 1 and len(people) == 1 and name != people:
+            out.setdefault(name[0], set()).add(people[0])
+            out.setdefault(people[0], set()).add(name[0])
+    return {k: frozenset(v) for k, v in out.items()}
