@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = "3"  # bump when the files or the tokenizer change: older snapshots are then ignored (3: letters folded to ASCII)
+FORMAT = "4"  # bump when the files or the tokenizer change: older snapshots are then ignored (4: abbreviated months)
 _CHUNKS = "chunks.json"
 _TOKENS = "tokens.json"
 _BM25 = "bm25"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 import blingfire
@@ -202,7 +203,10 @@ STOPWORDS = frozenset(
 # pattern to match at all. A pattern is run only on texts holding a hint (a substring test
 # costs far less than a regex pass), and most texts hold few: building the keyword index over
 # 11,664 chunks spent 2.2 s in these passes. tests/test_text.py checks each hint is needed.
-_ALIASES: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
+_MONTHS = {"Jan": "january", "Feb": "february", "Mar": "march", "Apr": "april", "Jun": "june", "Jul": "july", "Aug": "august",
+           "Sep": "september", "Sept": "september", "Oct": "october", "Nov": "november", "Dec": "december"}  # fmt: skip
+_MONTH_ABBREVIATION = re.compile(r"\b(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)(?:\.|\b(?=\s+\d))")
+_ALIASES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str], tuple[str, ...]]] = [
     (re.compile(r"\bU\.\s?S\.(?:\s?A\.)?(?=\W|$)"), " unitedstates ", ("u.",)),
     (re.compile(r"\bUSA?\b"), " unitedstates ", ("us",)),
     (re.compile(r"\bunited\s+states(?:\s+of\s+america)?\b", re.I), " unitedstates ", ("united",)),
@@ -217,6 +221,8 @@ _ALIASES: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (re.compile(r"\bMoUs?\b", re.I), " memorandum of understanding ", ("mou",)),
     (re.compile(r"\bJVs?\b"), " joint venture ", ("jv",)),
     (re.compile(r"\bmetric\s+tons?\b|\btonnes?\b|\bmt\b", re.I), " ton ", ("ton", "mt")),
+    # A month as news copy abbreviates it ("Nov. 6", "Sept 1760") is the month a question writes out.
+    (_MONTH_ABBREVIATION, lambda m: f" {_MONTHS[m.group(1)]} ", tuple(f"{a.lower()}{c}" for a in _MONTHS for c in ". ")),
 ]
 
 # The words a name folded by the table above may be written with: a source that says "U.S." vouches for

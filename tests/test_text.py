@@ -27,6 +27,7 @@ SPELLINGS = [
     "a MoU, two MOUs",
     "a JV and JVs",
     "12,000 metric tons, 5 tonnes, 40 mt and 1 metric ton",
+    "signed on Nov. 6, in Sept 1760 and on Dec 5",
 ]
 
 
@@ -63,6 +64,9 @@ def test_aliases_fold_to_one_term() -> None:
     assert terms("U.S. output") == terms("United States output") == terms("American output")
     assert terms("12,000 tonnes") == terms("12,000 metric tons")
     assert "percent" in terms("up 5%")
+    assert terms("signed on Nov. 6") == terms("signed on November 6")
+    assert terms("in Sept 1760") == terms("in September 1760")
+    assert terms("the Mar of Sept") == ["mar", "sept"]  # not a month: no period, no day after it
 
 
 def test_prepositions_and_subordinators_are_not_terms() -> None:
