@@ -203,9 +203,18 @@ STOPWORDS = frozenset(
 # pattern to match at all. A pattern is run only on texts holding a hint (a substring test
 # costs far less than a regex pass), and most texts hold few: building the keyword index over
 # 11,664 chunks spent 2.2 s in these passes. tests/test_text.py checks each hint is needed.
-_MONTHS = {"Jan": "january", "Feb": "february", "Mar": "march", "Apr": "april", "Jun": "june", "Jul": "july", "Aug": "august",
-           "Sep": "september", "Sept": "september", "Oct": "october", "Nov": "november", "Dec": "december"}  # fmt: skip
+_MONTHS = {"Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April", "Jun": "June", "Jul": "July", "Aug": "August",
+           "Sep": "September", "Sept": "September", "Oct": "October", "Nov": "November", "Dec": "December"}  # fmt: skip
 _MONTH_ABBREVIATION = re.compile(r"\b(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)(?:\.|\b(?=\s+\d))")
+_MONTH_HINTS = tuple(f"{a.lower()}{c}" for a in _MONTHS for c in ". ")
+
+
+def fold_months(text: str) -> str:
+    """Abbreviated months written out, as capitals ("Sept 1760" -> "September 1760"): the alias table's month pass."""
+    if not any(h in text.lower() for h in _MONTH_HINTS):
+        return text
+    return _MONTH_ABBREVIATION.sub(lambda m: _MONTHS[m.group(1)], text)
+
 _ALIASES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str], tuple[str, ...]]] = [
     (re.compile(r"\bU\.\s?S\.(?:\s?A\.)?(?=\W|$)"), " unitedstates ", ("u.",)),
     (re.compile(r"\bUSA?\b"), " unitedstates ", ("us",)),
@@ -222,7 +231,7 @@ _ALIASES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str], tupl
     (re.compile(r"\bJVs?\b"), " joint venture ", ("jv",)),
     (re.compile(r"\bmetric\s+tons?\b|\btonnes?\b|\bmt\b", re.I), " ton ", ("ton", "mt")),
     # A month as news copy abbreviates it ("Nov. 6", "Sept 1760") is the month a question writes out.
-    (_MONTH_ABBREVIATION, lambda m: f" {_MONTHS[m.group(1)]} ", tuple(f"{a.lower()}{c}" for a in _MONTHS for c in ". ")),
+    (_MONTH_ABBREVIATION, lambda m: f" {_MONTHS[m.group(1)]} ", _MONTH_HINTS),
 ]
 
 # The words a name folded by the table above may be written with: a source that says "U.S." vouches for

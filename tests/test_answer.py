@@ -560,3 +560,12 @@ def test_a_country_asked_by_its_peoples_word_is_found_by_its_name_and_the_revers
     assert france.features["names_found"] == 1.0
     nowhere = by_core(featurize("Who will develop the Chilean graphite deposits?", [h]), "Sterling Materials")
     assert nowhere.features["names_found"] == 0.0
+
+
+def test_an_abbreviated_month_asked_about_is_the_month_written_out():
+    from bot.answering.question import name_groups
+
+    assert ["september"] in name_groups("In Sept 1760 who negotiated a capitulation?")
+    h = hit("In September 1760, Governor Vaudreuil negotiated a capitulation.", title="")
+    (only,) = featurize("In Sept 1760 who negotiated a capitulation?", [h])
+    assert only.features["names_found"] == 1.0

@@ -16,7 +16,17 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from bot.types import Turn
-from index.text import STOPWORDS, fold_letters, fold_ordinals, reads_as_instruction, split_sentences, stem, terms, words
+from index.text import (
+    STOPWORDS,
+    fold_letters,
+    fold_months,
+    fold_ordinals,
+    reads_as_instruction,
+    split_sentences,
+    stem,
+    terms,
+    words,
+)
 
 
 class Want(Enum):
@@ -298,11 +308,11 @@ def name_groups(question: str) -> list[list[str]]:
 
     A name is a run of words written with a capital (other than the question's first word)
     or in capitals; aliases are folded ("United States" -> one word). An ordinal in digits is a word, as the index
-    reads it ("20th century" is "twentieth century"), not the number 20.
+    reads it ("20th century" is "twentieth century"), not the number 20, and "Sept" is "September".
     """
     groups: list[list[str]] = []
     run: list[str] = []
-    tokens = re.findall(r"[^\W\d_][\w'’.+-]*|\d[\d,.]*", fold_ordinals(question))
+    tokens = re.findall(r"[^\W\d_][\w'’.+-]*|\d[\d,.]*", fold_ordinals(fold_months(question)))
     for i, tok in enumerate([*tokens, ""]):
         # An initialism keeps its last dot ("U.S." folds to "United States"; "U.S" would read as two letters).
         core = tok if re.fullmatch(r"(?:[A-Z]\.){2,}", tok) else tok.rstrip(".'’,").split("'")[0].split("’")[0]
