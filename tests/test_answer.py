@@ -569,3 +569,12 @@ def test_an_abbreviated_month_asked_about_is_the_month_written_out():
     h = hit("In September 1760, Governor Vaudreuil negotiated a capitulation.", title="")
     (only,) = featurize("In Sept 1760 who negotiated a capitulation?", [h])
     assert only.features["names_found"] == 1.0
+
+
+def test_a_name_misspelt_by_one_letter_is_the_corpus_word():
+    from bot.answering.question import corpus_spelling
+
+    vocab_ = {"gegeen": 1, "french": 1, "smullyan": 1}
+    assert corpus_spelling("geegen", vocab_) == "gegeen"  # two letters swapped (ratio 83, under the fuzzy cutoff)
+    assert corpus_spelling("frensh", vocab_) == "french"  # one letter changed
+    assert corpus_spelling("sullivan", vocab_) is None  # another name, not a typo

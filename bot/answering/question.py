@@ -14,6 +14,7 @@ from enum import Enum
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.types import Turn
 from index.text import (
@@ -194,6 +195,7 @@ class Vocabulary:
 
 
 FUZZY_CUTOFF = 84.0  # rapidfuzz ratio at which a misspelt question word counts as a corpus word (general, not fitted)
+TYPO_MIN_LETTERS = 6  # a word this long may be one typo (a letter swapped, left out, added or changed) from the corpus's
 HISTORY_FACTOR = 0.45  # an earlier question's terms count this much of their weight in a follow-up
 ANSWER_FACTOR = 0.3  # an earlier answer's terms, less still
 
@@ -300,7 +302,12 @@ def corpus_spelling(term: str, vocabulary: dict[str, int]) -> str | None:
     if longer:  # a demonym or short form: "tajik" -> "tajikistan"
         return longer
     match = process.extractOne(term, vocabulary.keys(), scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
-    return match[0] if match else None
+    if match:
+        return match[0]
+    if len(term) >= TYPO_MIN_LETTERS:  # "Geegen" for "Gegeen", "Frensh" for "French": one edit, ratio 83
+        typo = process.extractOne(term, vocabulary.keys(), scorer=DamerauLevenshtein.distance, score_cutoff=1)
+        return typo[0] if typo else None
+    return None
 
 
 def name_groups(question: str) -> list[list[str]]:
