@@ -68,8 +68,9 @@ def test_question_about_a_thing_the_corpus_never_mentions_is_refused(real_bot):
 
 # A fixed sample of the open SQuAD 2.0 split: the floors sit a little below what the committed weights reach on it
 # (`newsbot eval ../shared/eval/squad --sample 400 --seed 10`); the figures are in the README's "How it answers".
-# Measured at the committed weights: 66.2% / 86.3% / 23.8% / 88.9% (9 spans shown).
-SQUAD_FLOORS = {"first_sentence": 0.62, "answerable_answered": 0.80, "unanswerable_refused": 0.21, "span_em_shown": 0.75}
+# Measured at the committed weights: 70.8% / 90.4% / 44.2% / 83.3% (12 spans shown; 2026-12-07, after the negation
+# and opposite-word features: the unanswerable floor was 21%).
+SQUAD_FLOORS = {"first_sentence": 0.66, "answerable_answered": 0.86, "unanswerable_refused": 0.40, "span_em_shown": 0.75}
 
 
 @pytest.mark.skipif(not (SQUAD / "questions.jsonl").exists(), reason="../shared/eval/squad is not beside this clone")
