@@ -197,12 +197,6 @@ STOPWORDS = frozenset(
     ]
 )
 
-# Words whose spellings differ but mean one thing in news copy. Applied before
-# stemming so "U.S.", "US", "USA" and "United States" all index as one term.
-# Each pattern comes with hints: lower-case strings one of which must be in a text for the
-# pattern to match at all. A pattern is run only on texts holding a hint (a substring test
-# costs far less than a regex pass), and most texts hold few: building the keyword index over
-# 11,664 chunks spent 2.2 s in these passes. tests/test_text.py checks each hint is needed.
 _MONTHS = {"Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April", "Jun": "June", "Jul": "July", "Aug": "August",
            "Sep": "September", "Sept": "September", "Oct": "October", "Nov": "November", "Dec": "December"}  # fmt: skip
 _MONTH_ABBREVIATION = re.compile(r"\b(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)(?:\.|\b(?=\s+\d))")
@@ -215,6 +209,13 @@ def fold_months(text: str) -> str:
         return text
     return _MONTH_ABBREVIATION.sub(lambda m: _MONTHS[m.group(1)], text)
 
+
+# Words whose spellings differ but mean one thing in news copy. Applied before
+# stemming so "U.S.", "US", "USA" and "United States" all index as one term.
+# Each pattern comes with hints: lower-case strings one of which must be in a text for the
+# pattern to match at all. A pattern is run only on texts holding a hint (a substring test
+# costs far less than a regex pass), and most texts hold few: building the keyword index over
+# 11,664 chunks spent 2.2 s in these passes. tests/test_text.py checks each hint is needed.
 _ALIASES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str], tuple[str, ...]]] = [
     (re.compile(r"\bU\.\s?S\.(?:\s?A\.)?(?=\W|$)"), " unitedstates ", ("u.",)),
     (re.compile(r"\bUSA?\b"), " unitedstates ", ("us",)),

@@ -345,7 +345,7 @@ def mentioned_words(text: str) -> set[str]:
 
 def same_country(term: str) -> frozenset[str]:
     """The other index terms of the country ``term`` names: its name and its people's word ("china" <-> "chines",
-    "franc" <-> "french", "unitedstates" <-> "american"); empty for any other term."""
+    "franc" <-> "french", "peru" <-> "peruvian"); empty for any other term."""
     return _country_terms().get(term, frozenset())
 
 
