@@ -105,7 +105,7 @@ class KeywordIndex:
     doc_freq: dict[str, int]  # stemmed term -> number of chunks holding it
     common_words: frozenset[str]  # words the corpus writes in lower case somewhere (names are not among them)
     tokens: dict[str, list[str]] = field(default_factory=dict, repr=False)  # chunk id -> terms; only when built here
-    word_vectors: WordTable | None = None  # saved by `index build`; a reader that builds the index has none
+    word_vectors: WordTable | None = None  # saved by `index build`; a reader only carries an older FORMAT's over
     sentence_vectors: SentenceTable | None = None  # every line of every chunk (the sentences the answerer quotes), likewise
 
     @classmethod
@@ -265,6 +265,8 @@ def open_keyword_index(store: ChunkStore, version: str | None = None, embedder: 
         built.word_vectors = embed_corpus_words(built.chunks, new_chunks, embedder, _previous_table(root, _WORDS, _WORD_VECTORS))
         previous = _previous_table(root, _SENTENCES, _SENTENCE_VECTORS, SentenceTable)
         built.sentence_vectors = embed_corpus_sentences(built.chunks, embedder, previous)
+    else:
+        built.word_vectors, built.sentence_vectors = _tables_of_older_format(root, version)
     try:
         built.save(root)
     except OSError as exc:  # a read-only or full disk costs speed on the next start, nothing else
@@ -417,6 +419,25 @@ def _previous_table(root: Path, listing_name: str, vectors_name: str, kind: type
     return None
 
 
+def _tables_of_older_format(root: Path, version: str) -> tuple[WordTable | None, SentenceTable | None]:
+    """The word and sentence tables an older FORMAT saved for this same store ``version``, else None for each.
+
+    A FORMAT bump makes the first reader rebuild the snapshot, and a reader has no model to embed with. A text's
+    vector does not depend on the tokenizer, and the same version holds the same chunks, so the older snapshot's
+    tables still serve (a word the new tokenizer reads that they lack is embedded when an answer needs it). Without
+    them every answer encoded its shortlisted sentences until the next ``index build``: 26 -> 36 ms a question.
+    """
+    words: WordTable | None = None
+    sentences: SentenceTable | None = None
+    for older in range(int(FORMAT) - 1, 0, -1):
+        folder = root / _folder(version, str(older))
+        if words is None:
+            words = _load_table(folder, _WORDS, _WORD_VECTORS)
+        if sentences is None:
+            sentences = _load_table(folder, _SENTENCES, _SENTENCE_VECTORS, SentenceTable)
+    return words, sentences
+
+
 def _mtime(path: Path) -> float:
     try:
         return path.stat().st_mtime
@@ -424,8 +445,8 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _folder(version: str) -> str:
-    return hashlib.sha1(f"{FORMAT}\n{version}".encode()).hexdigest()[:16]
+def _folder(version: str, format_: str | None = None) -> str:
+    return hashlib.sha1(f"{format_ or FORMAT}\n{version}".encode()).hexdigest()[:16]
 
 
 def _doc_freq(bm25: bm25s.BM25 | SavedBM25 | None) -> dict[str, int]:

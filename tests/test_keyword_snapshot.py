@@ -249,6 +249,40 @@ def test_index_build_with_no_change_adds_the_vectors_a_reader_built_snapshot_lac
     assert Retriever(store, HashEmbedder()).sentence_vectors is not None
 
 
+def test_a_reader_rebuilding_after_a_format_bump_keeps_the_vectors_of_the_same_corpus(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder, store, before = _built_counting(tmp_path, corpus_dir)
+    assert before.sentence_vectors is not None and before.word_vectors is not None
+    monkeypatch.setattr(keyword, "FORMAT", str(int(keyword.FORMAT) + 1))  # a newer newsbot opens the same store
+    assert KeywordIndex.load(snapshot_root(store), store.version()) is None, "the older snapshot is rebuilt"
+
+    embedder.texts.clear()
+    reader = Retriever(store, embedder)
+    assert not embedder.texts, "a reader embeds nothing to rebuild the snapshot"
+    assert reader.sentence_vectors is not None and reader.word_vectors is not None
+    assert reader.sentence_vectors.words == before.sentence_vectors.words
+    assert np.array_equal(reader.word_vectors.vectors, before.word_vectors.vectors)
+    saved = KeywordIndex.load(snapshot_root(store), store.version())
+    assert saved is not None and saved.sentence_vectors is not None and saved.word_vectors is not None
+
+
+def test_a_reader_does_not_carry_over_the_vectors_of_another_version(tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, store, _ = _built_counting(tmp_path, corpus_dir)
+    root = snapshot_root(store)
+    (older,) = list(root.iterdir())
+    shutil.copytree(older, tmp_path / "aside")
+    (corpus_dir / "extra.md").write_text("---\ntitle: Extra\n---\nA new article about bismuth.\n", encoding="utf-8")
+    Indexer(store, HashEmbedder(), corpus_dir).sync()
+    shutil.rmtree(root)
+    shutil.copytree(tmp_path / "aside", older)  # only the snapshot of the corpus before the change is left
+    monkeypatch.setattr(keyword, "FORMAT", str(int(keyword.FORMAT) + 1))
+
+    reader = Retriever(store, HashEmbedder())
+    # Its tables lack the new article's sentences; a snapshot holding them would look complete to `index build`.
+    assert reader.sentence_vectors is None and reader.word_vectors is None
+
+
 def test_word_vectors_of_another_model_are_not_used(tmp_path: Path, built: ChunkStore) -> None:
     other = HashEmbedder()
     other.name = "another-model"
