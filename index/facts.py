@@ -208,8 +208,10 @@ _TIME_PATTERNS = [
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
     re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow)\b|\b(?:this|last|next)\s+(?:year|month|week)\b", re.I),
 ]
+# "Thousands of years", "tens of thousands of years", "hundreds of years": a length of time with no number in it.
+_VAGUE_MANY = r"(?:(?:tens|hundreds)\s+of\s+)?(?:dozens|scores|hundreds|thousands|millions)\s+of"
 _DURATION = re.compile(
-    rf"\b(?:(?:within|in|after|for|over)\s+)?(?:\d[\d.,]*(?:-\d+/\d+|/\d+)?(?:\s*(?:-|–|to)\s*\d[\d.,]*)?|{_WORD_NUMBER}|a|an|several|many|a\s+few)\s+{_PERIOD}\b",
+    rf"\b(?:(?:within|in|after|for|over)\s+)?(?:\d[\d.,]*(?:-\d+/\d+|/\d+)?(?:\s*(?:-|–|to)\s*\d[\d.,]*)?|{_WORD_NUMBER}|a|an|several|many|a\s+few|{_VAGUE_MANY})\s+{_PERIOD}\b",
     re.IGNORECASE,
 )
 # A four-digit number followed by one of these is an amount, not a year ("1700 tons", "2000 people").

@@ -66,6 +66,12 @@ def test_times(text: str, expected: list[str]):
 def test_durations_and_long_dates():
     assert [s.text for s in durations("within three years and 18 months")] == ["within three years", "18 months"]
     assert [s.text for s in durations("production within 3-1/2 years")] == ["within 3-1/2 years"]
+    # A length of time said without a number is one too.
+    assert [s.text for s in durations("practices that have existed for thousands of years")] == ["for thousands of years"]
+    assert [s.text for s in durations("over tens of thousands of years, and hundreds of years later")] == [
+        "over tens of thousands of years",
+        "hundreds of years",
+    ]
     assert long_date("2025-11-06") == "6 November 2025" and long_date("soon") == "soon"
 
 
