@@ -94,6 +94,11 @@ def by_core(cands: list[Candidate], start: str, pair: bool = False) -> Candidate
         ("What are the estimated ore reserves of the deposit?", Want.AMOUNT),
         ("Which lender is backing the project?", Want.NAME),
         ("Name the head of the state company.", Want.PERSON),
+        # "X name" asks for a name, whatever X would ask for alone ("era" asks for a time).
+        ("What stage name did the singer use?", Want.NAME),
+        ("What era name will the new emperor take?", Want.NAME),
+        ("By what other name is the company known?", Want.NAME),
+        ("What does the name of the venture mean?", Want.ANY),
         ("What interest did the king have in music?", Want.ANY),
         ("What price increase did the analyst point to?", Want.ANY),
         ("What production did the theatre stage first?", Want.ANY),

@@ -105,6 +105,9 @@ _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     # "By how much did prices rise?" asks for a change, said as a share as often as an amount: any figure.
     (re.compile(r"\bby\s+how\s+(?:much|many)\b|\bhow\s+much\b.*\b(?:rise|rose|risen|fall|fell|fallen|grow|grew|grown|increase|increased|decrease|decreased|drop|dropped|climb|climbed|jump|jumped|change|changed)\b", re.I), Want.NUMBER),
     (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|{_WH}(?:{_MONEY_NOUNS}){_HEAD}|^\s*what\b.*\bworth\s*\?*\s*$", re.I), Want.MONEY),
+    # "What Chinese era name did he adopt?", "By what other name was it known?": a name, whatever the words before it
+    # ("era" would make it a time). "What does the name X mean?" asks for a meaning: a verb comes first there.
+    (re.compile(r"\b(?:what|which)\s+(?:(?!(?:is|was|are|were|does|did|do)\b)[\w-]+\s+){0,2}names?\s+(?:is|was|are|were|did|does|do|has|had|will|would|could|can)\b", re.I), Want.NAME),
     (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?when\b|{_WH}(?:{_TIME_NOUNS})\b|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
     # "What is the planned annual output?", "What are the estimated ore reserves?" count a thing, like "how much".
