@@ -182,8 +182,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["core_negated_only"] = float(core_negated and not negated)
         f["negated_differently"] = float(negated and core_negated and not question_negates & _negated_words(c.core))
         f["opposite_word"] = float(_opposed(question_forms, _word_forms(c.text)))
-        # Read only when the question counts (most do not): 40 us a passage, up to 90 passages a question.
-        passage_counts = _counts(c.text) if question_counts else frozenset()
+        passage_counts = _counts(c.text)
         f["number_differs"] = float(bool(question_counts - passage_counts) and bool(passage_counts - question_counts))
         f["unseen"] = unseen
         f["unseen_name"] = unseen_name
