@@ -548,21 +548,6 @@ def test_opposite_word_flags_a_question_word_whose_opposite_the_passage_holds(qu
     assert only.features["opposite_word"] == float(opposed)
 
 
-@pytest.mark.parametrize(
-    ("question", "differs"),
-    [
-        ("Which two lenders back the mine?", False),  # the passage says two
-        ("Which three lenders back the mine?", True),  # it says two, never three
-        ("Which 3 lenders back the mine?", True),
-        ("Which lenders back the mine?", False),  # the question counts nothing
-        ("How many lenders backed the mine in 2024?", False),  # a year is no count (the name gate reads years)
-    ],
-)
-def test_number_differs_flags_a_count_the_passage_gives_otherwise(question: str, differs: bool):
-    (only,) = featurize(question, [hit("Two lenders back the mine, which opened in 2021.", title="")])
-    assert only.features["number_differs"] == float(differs)
-
-
 def test_an_ordinal_in_digits_is_no_number_asked_about():
     from bot.answering.question import name_groups
 

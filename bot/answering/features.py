@@ -17,7 +17,7 @@ import numpy as np
 from bot.answering.candidates import Candidate, refers_back
 from bot.answering.question import Question, Term, Want, corpus_spelling, same_country
 from bot.answering.spans import is_country, new_spans
-from index.facts import Span, quantities
+from index.facts import Span
 from index.keyword import WordTable
 from index.text import STOPWORDS, content_words, fold_letters, stem, terms, words
 
@@ -40,7 +40,6 @@ FEATURES: dict[str, str] = {
     "core_negated_only": "the core is negated and the question is not",
     "negated_differently": "question and core are both negated, but not the same words (not ... proven, not ... classified)",
     "opposite_word": "a question word is the opposite of a passage word: a negating prefix (informal/formal, non-Muslim/Muslim) or an antonym of degree, direction or order (most/least, north/south), and the passage lacks it",
-    "number_differs": "the question counts with a number (three numbers, 2 rivers) the passage lacks, and the passage holds another (two numbers)",
     "unseen": "idf-weighted share of the question's common words the corpus never uses",
     "unseen_name": "share of the names and numbers the question asks about that the corpus never uses",
     "bm25": "BM25 of the core sentence for the question's terms, over the BM25 of a sentence holding them all",
@@ -132,7 +131,6 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     question_negates = _negated_words(question.text)
     question_forms = _word_forms(question.text)
     asks_last = bool(_LAST.search(question.text))
-    question_counts = _counts(question.text)
     # Each word of the asked thing, and whether the articles use it anywhere (then it must be there as written).
     thing = {t: t in ctx.doc_freq or corpus_spelling(t, ctx.doc_freq) is not None for t in question.thing}
     soft = _SoftMatcher(question, cands, ctx.word_vectors, matcher) if ctx.word_vectors else None
@@ -182,8 +180,6 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["core_negated_only"] = float(core_negated and not negated)
         f["negated_differently"] = float(negated and core_negated and not question_negates & _negated_words(c.core))
         f["opposite_word"] = float(_opposed(question_forms, _word_forms(c.text)))
-        passage_counts = _counts(c.text)
-        f["number_differs"] = float(bool(question_counts - passage_counts) and bool(passage_counts - question_counts))
         f["unseen"] = unseen
         f["unseen_name"] = unseen_name
         f["bm25"] = _bm25(scored, c.core, core) / ideal_bm25
@@ -261,14 +257,6 @@ _OPPOSITE: dict[str, set[str]] = {}
 for _a, _b in _ANTONYMS:
     _OPPOSITE.setdefault(stem(_a), set()).add(stem(_b))
     _OPPOSITE.setdefault(stem(_b), set()).add(stem(_a))
-
-
-def _counts(text: str) -> frozenset[float]:
-    """The plain numbers under 1,000 of a text, in words or digits: what it counts ("three numbers", "2 rivers").
-
-    Years, money, shares and scaled amounts are left out: the name gate and the figure features read those.
-    """
-    return frozenset(q.value for q in quantities(text) if q.bare and q.value < 1000)
 
 
 def _word_forms(text: str) -> frozenset[str]:
