@@ -208,7 +208,9 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["conversation_article"] = float(c.hit.doc_id in question.focus)
 
 
-_NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot|n't)\b|n't\b", re.IGNORECASE)
+_NEGATORS = frozenset({"not", "never", "no", "none", "neither", "nor", "without", "cannot", "t"})  # "t": isn't, don't
+# The same words in running text; "n't" is matched where it ends a word ("isn't"), as the tokenizer's "t" is.
+_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATORS - {"t"})) + r")\b|n't\b", re.IGNORECASE)
 
 
 # "When did X last mine it?" is answered by "X has not mined it since 2015": a negation that says when, not one
@@ -221,7 +223,6 @@ def _negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
 
 
-_NEGATORS = frozenset({"not", "never", "no", "none", "neither", "nor", "without", "cannot", "t"})  # "t": isn't, don't
 NEGATION_SCOPE = 2  # content words after a negator that it negates ("not yet been proven": "yet", "proven")
 
 
