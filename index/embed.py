@@ -7,7 +7,9 @@ served by ONNX Runtime (``index/onnx_embed.py``), which gives these vectors with
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +37,43 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray:
         """One unit-length vector."""
+
+
+@dataclass(frozen=True)
+class EncodedText:
+    """A text's vector and, where the embedder gives them, its word pieces' vectors in the text's context.
+
+    ``pieces`` are the model's last hidden states (before pooling), unit length, one row per word piece that
+    covers text (``offsets`` are each row's character span in ``text``); ``None`` for an embedder without them.
+    """
+
+    text: str
+    vector: np.ndarray
+    pieces: np.ndarray | None = None
+    offsets: tuple[tuple[int, int], ...] = ()
+
+    def words_in_context(self, words: Sequence[str], start: int = 0) -> dict[str, np.ndarray]:
+        """Each of ``words`` (lower case) that ``text[start:]`` writes as a whole word: the mean of the vectors of
+        the pieces it is made of, unit length. "deal" in "Who signed the deal?" is read as that question reads it."""
+        if self.pieces is None or not len(self.pieces):
+            return {}
+        lower = self.text.lower()
+        found: dict[str, np.ndarray] = {}
+        for word in dict.fromkeys(words):
+            m = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)").search(lower, start)
+            if m is None:
+                continue
+            rows = [i for i, (a, b) in enumerate(self.offsets) if b > a and a >= m.start() and b <= m.end()]
+            if rows:
+                v = self.pieces[rows].mean(axis=0)
+                found[word] = v / (float(np.linalg.norm(v)) or 1.0)
+        return found
+
+
+def encode_in_context(embedder: Embedder, text: str) -> EncodedText:
+    """``text``'s vector, with its pieces' vectors where the embedder gives them (``embed_in_context``)."""
+    encode = getattr(embedder, "embed_in_context", None)
+    return encode(text) if encode is not None else EncodedText(text, np.asarray(embedder.embed_query(text), dtype=np.float32))
 
 
 class ModelNotFoundError(RuntimeError):
@@ -134,3 +173,14 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
+
+    def embed_in_context(self, text: str) -> EncodedText:
+        """The query's vector and its word pieces' vectors (the transformer's output before pooling)."""
+        out = self.model.encode([text], output_value=None, normalize_embeddings=True, show_progress_bar=False)[0]
+        pieces = out["token_embeddings"].float().cpu().numpy()
+        offsets = self.model.tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens)["offset_mapping"]
+        rows = [i for i, (a, b) in enumerate(offsets[: len(pieces)]) if b > a]
+        kept = pieces[rows]
+        kept = kept / np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12)
+        vector = out["sentence_embedding"].float().cpu().numpy()
+        return EncodedText(text, vector, kept.astype(np.float32), tuple(tuple(offsets[i]) for i in rows))

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embed import ModelNotFoundError, SentenceTransformerEmbedder, resolve_model
+from index.embed import EncodedText, ModelNotFoundError, SentenceTransformerEmbedder, encode_in_context, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -459,6 +459,25 @@ class OnnxModel:
         hidden = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
         return self.vectors(hidden, arrays["attention_mask"])
 
+    def embed_in_context(self, text: str) -> EncodedText:
+        """``text``'s vector (as :meth:`embed` gives it) and its word pieces' vectors from the same run."""
+        encoding = self._tokenizer.encode(self.prompt + text)
+        arrays = {
+            "input_ids": np.array([encoding.ids], dtype=np.int64),
+            "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
+            "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
+        }
+        hidden = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
+        shift = len(self.prompt)
+        # Special tokens cover no text ((0, 0)); the prompt's pieces fall before the text and are dropped.
+        rows = [i for i, (a, b) in enumerate(encoding.offsets) if b > a and a >= shift]
+        return EncodedText(
+            text,
+            self.vectors(hidden, arrays["attention_mask"])[0],
+            normalize(hidden[0, rows].astype(np.float32)),
+            tuple((encoding.offsets[i][0] - shift, encoding.offsets[i][1] - shift) for i in rows),
+        )
+
 
 def _checksum_errors(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """What is wrong with the export's files: unreadable, or not the bytes the manifest recorded."""
@@ -545,6 +564,13 @@ class OnnxEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
+
+    def embed_in_context(self, text: str) -> EncodedText:
+        """The query's vector and its word pieces' vectors (see :class:`index.embed.EncodedText`)."""
+        backend = self.backend_embedder
+        if isinstance(backend, OnnxModel):
+            return backend.embed_in_context(text)
+        return encode_in_context(backend, text)
 
     @property
     def backend(self) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from index import onnx_embed
-from index.embed import SentenceTransformerEmbedder
+from index.embed import EncodedText, SentenceTransformerEmbedder, encode_in_context
 from index.onnx_embed import (
     MANIFEST,
     REFERENCE,
@@ -365,3 +365,31 @@ def test_the_settings_pick_the_embedder_and_where_the_export_lives(tmp_path: Pat
     assert Newsbot(shared, store=bot.store, notify=lambda m: None).embedder.cache_dir == tmp_path / "shared"
     plain = settings.model_copy(update={"embed_backend": "sentence-transformers"})
     assert isinstance(Newsbot(plain, store=bot.store, notify=lambda m: None).embedder, SentenceTransformerEmbedder)
+
+
+# -- a query's word pieces in context (the answer step's context_match) -----------------------------------------------
+def test_words_in_context_average_a_words_pieces_found_after_start():
+    pieces = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.8]], dtype=np.float32)
+    encoded = EncodedText("Bank loans. Bankers bank", np.zeros(2), pieces, ((0, 4), (5, 10), (12, 19), (20, 24)))
+    found = encoded.words_in_context(["bank", "loans", "missing"])
+    assert set(found) == {"bank", "loans"}
+    assert np.allclose(found["bank"], [1.0, 0.0])  # the first "bank", not "Bankers" (a whole word only)
+    assert np.allclose(encoded.words_in_context(["bank"], start=12)["bank"], [0.6, 0.8])  # after ``start`` only
+    two = EncodedText("Tokayev", np.zeros(2), pieces[:2], ((0, 3), (3, 7)))  # one word, two pieces: their mean, unit length
+    assert np.allclose(two.words_in_context(["tokayev"])["tokayev"], np.array([1.0, 1.0]) / np.sqrt(2))
+    assert EncodedText("no pieces", np.zeros(2)).words_in_context(["pieces"]) == {}
+
+
+@pytest.mark.heavy
+def test_the_query_in_context_is_the_query_vector_with_its_pieces(onnx_embedder, real_embedder):
+    question = "Which bank will lend the money for the mine?"
+    encoded = onnx_embedder.embed_in_context(question)
+    assert np.allclose(encoded.vector, onnx_embedder.embed_query(question), atol=1e-6)  # one run gives both
+    assert len(encoded.pieces) == len(encoded.offsets) and [question[a:b] for a, b in encoded.offsets][:2] == ["Which", "bank"]
+    # The same word in another context is another vector: "bank" of a river is not the lender.
+    river = onnx_embedder.embed_in_context("Which bank of the river did they camp on?").words_in_context(["bank"])["bank"]
+    assert float(encoded.words_in_context(["bank"])["bank"] @ river) < 0.95
+    # sentence-transformers (the fallback when ONNX cannot serve the model) gives the same pieces.
+    fallback = encode_in_context(real_embedder, question)
+    assert fallback.offsets == encoded.offsets
+    assert float(np.min(np.sum(fallback.pieces * encoded.pieces, axis=1))) >= 0.9999
