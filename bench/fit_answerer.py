@@ -112,11 +112,11 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
     rows = read_rows(folder / "questions.jsonl")
     for n, row in enumerate(rows, start=1):
         # A follow-up is retrieved and read with its conversation, and from as many chunks, as `Newsbot.answer` does.
-        hits, vector = bot.retrieve(row.question, k=settings.answer_pool, history=row.history)
-        q, cands, _ = answerer.featurize(row.question, hits, row.history[-HISTORY_TURNS:])
+        hits, encoded = bot.retrieve(row.question, k=settings.answer_pool, history=row.history)
+        q, cands, _ = answerer.featurize(row.question, hits, row.history[-HISTORY_TURNS:], encoded)
         # Every candidate's sentence similarity, from the vectors `index build` stored (the answer step's shortlist's too).
         cores = list(dict.fromkeys(c.core for c in cands))
-        sims = dict(zip(cores, (answerer.sentences(cores) @ np.asarray(vector, dtype=np.float32)).tolist(), strict=True)) if cores else {}
+        sims = dict(zip(cores, (answerer.sentences(cores) @ np.asarray(encoded.vector, dtype=np.float32)).tolist(), strict=True)) if cores else {}
         for c in cands:
             c.features["sentence_similarity"] = float(sims[c.core])
         answerable = row.expect == "answer"

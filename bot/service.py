@@ -15,7 +15,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import regex
 
 from bot import grounding
@@ -24,7 +23,7 @@ from bot.llm import LLMError, ReplyTooLong, call, make_backend
 from bot.prompt import Source, answer_messages, condense_messages, is_no_answer, standalone_from_reply, strip_no_answer
 from bot.settings import Settings
 from bot.types import REFUSAL, Answer, Citation, Turn
-from index.embed import Embedder, make_embedder
+from index.embed import Embedder, EncodedText, encode_in_context, make_embedder
 from index.onnx_embed import OnnxEmbedder
 from index.search import Filters, Hit, Retriever
 from index.store import ChunkStore, vectors_missing
@@ -142,8 +141,8 @@ class Newsbot:
         filters: Filters | None = None,
         history: Sequence[Turn | str] = (),
         focus: Sequence[str] | None = None,
-    ) -> tuple[list[Hit], np.ndarray]:
-        """:meth:`search`, and the query's vector (the answer step compares sentences with it).
+    ) -> tuple[list[Hit], EncodedText]:
+        """:meth:`search`, and the encoded query: its vector and its words' (the answer step compares passages with them).
 
         ``focus`` (default: the articles the last turn's answer quoted) are searched on their own as well.
         """
@@ -156,9 +155,9 @@ class Newsbot:
         query = " ".join([*(turn.question for turn in recent), question])
         if focus is None:
             focus = recent[-1].cited if recent else ()
-        vector = self.embedder.embed_query(query)
-        hits = self.retriever.search(query, k or self.settings.top_k, filters, extra_terms=extra, vector=vector, focus=focus)
-        return hits, vector
+        encoded = encode_in_context(self.embedder, query)
+        hits = self.retriever.search(query, k or self.settings.top_k, filters, extra_terms=extra, vector=encoded.vector, focus=focus)
+        return hits, encoded
 
     def answer(
         self,
@@ -189,9 +188,9 @@ class Newsbot:
         # sentence can rank below the top few chunks.
         # A follow-up is most likely about the articles the last answer quoted, even when the LLM rewrote it.
         focus = recent[-1].cited if recent else ()
-        hits, vector = self.retrieve(query, k=self.settings.answer_pool, filters=filters, history=folded, focus=focus)
+        hits, encoded = self.retrieve(query, k=self.settings.answer_pool, filters=filters, history=folded, focus=focus)
         retrieved = time.perf_counter()
-        decision = self.answerer.decide(query, hits, folded, vector=vector)
+        decision = self.answerer.decide(query, hits, folded, query=encoded)
         done = time.perf_counter()
 
         def timings(end: float) -> dict[str, float]:

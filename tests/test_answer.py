@@ -229,9 +229,9 @@ def test_novelty_length_rank_chunk_similarity_and_history():
 def test_a_follow_ups_query_vector_keeps_the_subject_of_the_conversations_earlier_questions(fake_bot, embedder):
     """Asked again on a third turn, "And who holds the rest?" is still about the venture the first turn named."""
     first, follow_up = "What share of the joint venture will Cove Capital control?", "And who holds the rest?"
-    _, vector = fake_bot.retrieve(follow_up, history=[Turn(first), Turn(follow_up)])
+    _, query = fake_bot.retrieve(follow_up, history=[Turn(first), Turn(follow_up)])
     subject = np.asarray(embedder.embed_query("Cove Capital"))
-    assert float(np.asarray(vector) @ subject) > 0.1  # the hashing embedder: shared words, shared buckets
+    assert float(np.asarray(query.vector) @ subject) > 0.1  # the hashing embedder: shared words, shared buckets
 
 
 def test_a_follow_up_marks_passages_from_the_article_the_last_answer_quoted():
@@ -258,6 +258,34 @@ def test_soft_coverage_credits_a_word_said_differently():
     compute(q, cands, Context(v.doc_freq, v.max_weight, vectors))
     weight = {t.word: t.weight for t in q.asked}
     assert cands[0].features["soft_coverage"] == pytest.approx(0.8 * weight["begin"] / q.weight)
+
+
+def test_context_match_reads_the_questions_words_in_context_and_the_passages_alone():
+    """The question's words come from ``question_in_context`` (the encoder's piece vectors) where it has them, else
+    from the word table; each is matched to the passage's closest word, and the match is weighted by idf."""
+    h = hit("The lender will finance the mine.", title="")
+    v = vocab([*CORPUS, h.text])
+    q = analyse("Which bank will finance the mine?", v)
+    table = {"bank": np.array([0.0, 0.0, 1.0]), "lender": np.array([0.6, 0.8, 0.0]), "finance": np.array([1.0, 0.0, 0.0]),
+             "mine": np.array([0.0, 1.0, 0.0])}  # fmt: skip
+
+    def vectors(items):
+        return np.stack([table.get(w, np.zeros(3)) for w in items])
+
+    weight = {t.word: t.weight for t in q.terms}
+    own = ["bank", "finance", "mine"]
+    assert sorted(weight) == own
+
+    def match(in_context):
+        cands, _ = candidates([h], lambda meta, offset: None)
+        compute(q, cands, Context(v.doc_freq, v.max_weight, vectors, in_context))
+        return cands[0].features["context_match"]
+
+    alone = match({})  # "bank" read alone is far from every word of the passage
+    assert alone == pytest.approx((weight["finance"] + weight["mine"]) / sum(weight.values()))
+    # Read in its question, "bank" is the lender: its vector (here lender's) matches the passage's word.
+    assert match({"bank": table["lender"]}) == pytest.approx(1.0)
+    assert match({"bank": table["lender"] * 0.5 + table["bank"] * 0.5}) > alone
 
 
 def test_every_feature_is_computed_and_named():

@@ -215,10 +215,10 @@ def test_index_build_stores_every_sentence_vector_so_answers_encode_none(tmp_pat
 
     reader = Retriever(store, embedder)
     answerer = Answerer(reader)
-    vector = embedder.embed_query(QUESTION)
-    hits = reader.search(QUESTION, k=8, vector=vector)
+    query = answerer.encode(QUESTION)
+    hits = reader.search(QUESTION, k=8, vector=query.vector)
     embedder.texts.clear()
-    decision = answerer.decide(QUESTION, hits, vector=vector)
+    decision = answerer.decide(QUESTION, hits, query=query)
     assert decision.candidates and all("sentence_similarity" in c.features for c in decision.candidates)
     assert not lines.intersection(embedder.texts), "a corpus sentence was encoded at question time"
 

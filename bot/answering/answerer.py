@@ -31,6 +31,7 @@ from bot.answering.question import Question, Vocabulary, analyse
 from bot.answering.shortanswer import span_features
 from bot.answering.spans import is_country
 from bot.types import Turn
+from index.embed import EncodedText, encode_in_context
 from index.search import Hit, Retriever
 
 # The answer step's matrices are small (a few question words x a thousand passage words): one BLAS thread does
@@ -93,15 +94,26 @@ class Answerer:
         r = self.retriever
         return Vocabulary(r.doc_freq, len(r.chunks), r.common_words)
 
+    def encode(self, question: str) -> EncodedText:
+        """The question's vector and its pieces' vectors (what the service's retrieval passes in, made here without it)."""
+        return encode_in_context(self.retriever.embedder, question)
+
     def featurize(
-        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), query: EncodedText | None = None
     ) -> tuple[Question, list[Candidate], list[Excluded]]:
-        """The question read, and every candidate with its cheap features (all but sentence similarity)."""
+        """The question read, and every candidate with its cheap features (all but sentence similarity).
+
+        ``query`` is the encoded query retrieval ran (a follow-up's earlier questions, then ``question``); without
+        it the question is encoded here.
+        """
         vocab = self.vocabulary()
         q = analyse(question, vocab, history)
+        query = query if query is not None else self.encode(question)
+        # The question's words as its own context reads them: in a follow-up's query, the part after the earlier turns.
+        own = query.words_in_context([t.word for t in q.terms if not t.history], max(query.text.rfind(question), 0))
         cands, excluded = candidates(hits, self.retriever.neighbour, self.words.near)
         with _BLAS.limit(limits=1, user_api="blas"):
-            compute(q, cands, Context(vocab.doc_freq, vocab.max_weight, self.words))
+            compute(q, cands, Context(vocab.doc_freq, vocab.max_weight, self.words, own))
         return q, cands, excluded
 
     def shortlist(self, cands: list[Candidate]) -> list[Candidate]:
@@ -115,36 +127,36 @@ class Answerer:
         return [cands[i] for i in keep]
 
     def score_candidates(
-        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), vector: np.ndarray | None = None
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), query: EncodedText | None = None
     ) -> tuple[Question, list[Candidate], list[Excluded]]:
         """The question read, and the shortlisted candidates scored by the answer model, best first."""
-        q, cands, excluded = self.featurize(question, hits, history)
+        query = query if query is not None else self.encode(question)
+        q, cands, excluded = self.featurize(question, hits, history, query)
         cands = self.shortlist(cands)
         if cands:
-            self._sentence_similarity(question, cands, vector)
+            self._sentence_similarity(cands, query.vector)
         for c in cands:
             c.score = self.model.passage.score(c.features)
         cands.sort(key=lambda c: -c.score)
         return q, cands, excluded
 
-    def _sentence_similarity(self, question: str, cands: list[Candidate], vector: np.ndarray | None) -> None:
-        """Compare the candidates' core sentences with the question's vector (the index holds their vectors)."""
+    def _sentence_similarity(self, cands: list[Candidate], vector: np.ndarray) -> None:
+        """Compare the candidates' core sentences with the query's vector (the index holds their vectors)."""
         if "sentence_similarity" not in self.model.passage.names:
             return
         cores = list(dict.fromkeys(c.core for c in cands))
-        qv = vector if vector is not None else self.retriever.embedder.embed_query(question)
-        sims = dict(zip(cores, (self.sentences(cores) @ np.asarray(qv, dtype=np.float32)).tolist(), strict=True))
+        sims = dict(zip(cores, (self.sentences(cores) @ np.asarray(vector, dtype=np.float32)).tolist(), strict=True))
         for c in cands:
             c.features["sentence_similarity"] = float(sims[c.core])
 
     def decide(
-        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), vector: np.ndarray | None = None
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), query: EncodedText | None = None
     ) -> Decision:
-        """Answer or refuse ``question`` from ``hits``, naming the rule that decided."""
+        """Answer or refuse ``question`` from ``hits``, naming the rule that decided (``query``: see :meth:`featurize`)."""
         hits = list(hits)
         if not hits:
             return Decision(True, NOTHING_RETRIEVED, "retrieval found no chunk")
-        q, cands, excluded = self.score_candidates(question, hits, history, vector)
+        q, cands, excluded = self.score_candidates(question, hits, history, query)
         common = dict(question=q, hits=hits, candidates=cands, excluded=excluded)
         if not q.asked:
             return Decision(True, NO_QUESTION_TERMS, "the question has no word to search for", **common)

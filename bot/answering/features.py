@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,7 @@ FEATURES: dict[str, str] = {
     "coverage": "idf-weighted share of the question's terms (a follow-up's earlier turns at less weight) in the core sentence",
     "context_coverage": "idf-weighted share found only in the neighbour sentence or the article's title",
     "soft_coverage": "idf-weighted closeness (word vectors) of the terms found nowhere to the core's words",
+    "context_match": "idf-weighted closeness of each question word, as the question's context reads it (the model's vectors of its pieces), to the passage's closest word",
     "names_found": "share of the names and numbers the question asks about that the passage holds",
     "names_in_core": "share of the names and numbers the question asks about that the core sentence itself holds",
     "names_whole": "share of the names asked about whose every word the passage holds (Juniper Holdings is not Juniper Capital)",
@@ -72,6 +73,9 @@ class Context:
     doc_freq: dict[str, int]
     max_weight: float
     word_vectors: Callable[[Sequence[str]], np.ndarray] | None = None  # rows for words, unit length
+    # The question's words read in its own context (index.embed.EncodedText.words_in_context); a word missing here
+    # (an embedder without piece vectors) is read alone, from ``word_vectors``.
+    question_in_context: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class TermMatcher:
@@ -133,7 +137,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     asks_last = bool(_LAST.search(question.text))
     # Each word of the asked thing, and whether the articles use it anywhere (then it must be there as written).
     thing = {t: t in ctx.doc_freq or corpus_spelling(t, ctx.doc_freq) is not None for t in question.thing}
-    soft = _SoftMatcher(question, cands, ctx.word_vectors, matcher) if ctx.word_vectors else None
+    soft = _SoftMatcher(question, cands, ctx.word_vectors, ctx.question_in_context) if ctx.word_vectors else None
     ranked_by_core: dict[tuple[str, frozenset[str]], list[tuple[Span, float]]] = {}
     for c in cands:
         title = f"{c.hit.meta.get('title', '')}"
@@ -152,6 +156,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         f["context_coverage"] = sum(t.weight for t in scored if t.stem in extra) / total
         near = soft.nearest(c) if soft else {}  # each common-word term's closest passage word (cosine)
         f["soft_coverage"] = soft.coverage(near, everywhere) / total if soft else 0.0
+        f["context_match"] = soft.context_match(c) if soft else 0.0
         groups = question.name_groups
         held = [[_holds(s, everywhere, c.text) for s in g] for g in groups]  # each name's words in the passage
         f["names_found"] = sum(map(any, held)) / len(groups) if groups else 1.0
@@ -373,17 +378,24 @@ def _gap(tokens: list[re.Match[str]], p: int, first: int, last: int) -> int:
 class _SoftMatcher:
     """How close the question's unmatched terms come, by word vectors, to a passage's words: "begin" ~ "commence"."""
 
-    def __init__(self, question: Question, cands: list[Candidate], vectors, matcher: TermMatcher) -> None:
+    def __init__(self, question: Question, cands: list[Candidate], vectors, in_context: dict[str, np.ndarray]) -> None:
         self.terms = [t for t in question.terms if not t.name]
+        # The question's own words, names too (the passage's words never start with a digit: no figures).
+        self.own = [t for t in question.terms if not t.history and not t.word[:1].isdigit()]
         self.vocab: dict[str, int] = {}
         for c in cands:
             for w in content_words(c.text):
                 self.vocab.setdefault(w, len(self.vocab))
-        self.sims = None
-        if self.terms and self.vocab:
-            q = vectors([t.word for t in self.terms])
-            w = vectors(list(self.vocab))
-            self.sims = np.asarray(q) @ np.asarray(w).T  # terms x words
+        self.sims = self.own_sims = None
+        if self.vocab and (self.terms or self.own):
+            w = np.asarray(vectors(list(self.vocab)))
+            if self.terms:
+                self.sims = np.asarray(vectors([t.word for t in self.terms])) @ w.T  # terms x words
+            if self.own:
+                alone = [t.word for t in self.own if t.word not in in_context]
+                alone_vectors = dict(zip(alone, np.asarray(vectors(alone)), strict=True)) if alone else {}
+                read = np.stack([in_context.get(t.word, alone_vectors.get(t.word)) for t in self.own])
+                self.own_sims = read @ w.T  # own words x passage words
 
     def nearest(self, c: Candidate) -> dict[str, float]:
         """Each common-word question term's closest cosine to a word of the passage."""
@@ -394,6 +406,22 @@ class _SoftMatcher:
             return {}
         best = self.sims[:, cols].max(axis=1)
         return {t.stem: float(b) for t, b in zip(self.terms, best, strict=True)}
+
+    def context_match(self, c: Candidate) -> float:
+        """Weighted mean over the question's own words of the closest cosine to a word of the passage.
+
+        The question's side is read in context ("bank" in "Which bank lent the money?" is a lender, not a river
+        bank), from the run that gave the query its vector; the passage's words are each read alone (the index's
+        word table), which costs nothing more at answer time.
+        """
+        if self.own_sims is None:
+            return 0.0
+        cols = [self.vocab[w] for w in content_words(c.text) if w in self.vocab]
+        if not cols:
+            return 0.0
+        best = self.own_sims[:, cols].max(axis=1)
+        weights = np.array([t.weight for t in self.own])
+        return float(best @ weights / (weights.sum() or 1.0))
 
     def coverage(self, near: dict[str, float], found: set[str]) -> float:
         """Weighted closeness of the terms not in ``found``, from :meth:`nearest`'s cosines."""
