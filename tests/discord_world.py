@@ -60,22 +60,21 @@ def bot_settings() -> dict[str, Any]:
     return {}
 
 
-def make_client(indexed: IndexedCorpus, tmp_path: Path, **overrides: Any) -> NewsbotClient:
-    """The real bot and service as ``newsbot serve`` builds them (one ``Settings`` for both), over a private
-    copy of the indexed corpus (tests may add articles). ``overrides`` are settings a server admin would set;
-    the cooldown is off unless a test sets it, since most scenarios ask several questions as one user.
-    """
+def indexed_service(indexed: IndexedCorpus, tmp_path: Path, **overrides: Any) -> Newsbot:
+    """The real service over a private copy of the indexed corpus (tests may add articles); ``overrides`` are settings."""
     shutil.copytree(indexed.path / "corpus", tmp_path / "corpus")
     shutil.copytree(indexed.path / "data", tmp_path / "data")
-    settings = Settings(
-        corpus_dir=tmp_path / "corpus",
-        data_dir=tmp_path / "data",
-        chroma_url=None,
-        _env_file=None,
-        **{"cooldown_seconds": 0.0, **overrides},
-    )
-    service = Newsbot(settings, embedder=indexed.embedder, notify=lambda msg: None)
-    return NewsbotClient(service, settings)
+    settings = Settings(corpus_dir=tmp_path / "corpus", data_dir=tmp_path / "data", chroma_url=None, _env_file=None, **overrides)
+    return Newsbot(settings, embedder=indexed.embedder, notify=lambda msg: None)
+
+
+def make_client(indexed: IndexedCorpus, tmp_path: Path, **overrides: Any) -> NewsbotClient:
+    """The real bot and service as ``newsbot serve`` builds them (one ``Settings`` for both), over a private
+    copy of the indexed corpus. ``overrides`` are settings a server admin would set; the cooldown is off unless a
+    test sets it, since most scenarios ask several questions as one user.
+    """
+    service = indexed_service(indexed, tmp_path, **{"cooldown_seconds": 0.0, **overrides})
+    return NewsbotClient(service, service.settings)
 
 
 def restarted(client: NewsbotClient, **overrides: Any) -> NewsbotClient:
