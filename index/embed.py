@@ -57,10 +57,10 @@ class EncodedText:
         the pieces it is made of, unit length. "deal" in "Who signed the deal?" is read as that question reads it."""
         if self.pieces is None or not len(self.pieces):
             return {}
-        lower = self.text.lower()
         found: dict[str, np.ndarray] = {}
         for word in dict.fromkeys(words):
-            m = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)").search(lower, start)
+            # Matched in the text as written (not a lower-cased copy, whose length can differ: the offsets are the text's).
+            m = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE).search(self.text, start)
             if m is None:
                 continue
             rows = [i for i, (a, b) in enumerate(self.offsets) if b > a and a >= m.start() and b <= m.end()]

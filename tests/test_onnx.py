@@ -378,6 +378,9 @@ def test_words_in_context_average_a_words_pieces_found_after_start():
     two = EncodedText("Tokayev", np.zeros(2), pieces[:2], ((0, 3), (3, 7)))  # one word, two pieces: their mean, unit length
     assert np.allclose(two.words_in_context(["tokayev"])["tokayev"], np.array([1.0, 1.0]) / np.sqrt(2))
     assert EncodedText("no pieces", np.zeros(2)).words_in_context(["pieces"]) == {}
+    # Offsets are the text's own: a letter whose lower case is longer ("İ") does not shift the words after it.
+    turkish = EncodedText("İstanbul Bank", np.zeros(2), pieces[:2], ((0, 8), (9, 13)))
+    assert np.allclose(turkish.words_in_context(["bank"])["bank"], [0.0, 1.0])
 
 
 @pytest.mark.heavy
