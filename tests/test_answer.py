@@ -487,13 +487,16 @@ def test_a_passage_that_never_names_the_asked_thing_is_gated():
     assert gate({"thing_missing": 0.0}) is None
 
 
-def test_name_spans_leave_out_a_dates_month_and_a_capitalised_opening_word():
+def test_name_spans_leave_out_a_dates_month_a_units_capitals_and_a_capitalised_opening_word():
     from bot.answering.spans import spans
 
     found = [s.text for s in spans("Several deals were signed at a Nov. 6 meeting with US President Donald Trump.", ["name"])]
     assert found == ["US President Donald Trump"]
     # A name that opens the sentence is still a name.
     assert [s.text for s in spans("Cove Capital signed on Nov. 7.", ["name"])] == ["Cove Capital"]
+    # An amount's unit in capitals is no name; a name after a year still is.
+    assert [s.text for s in spans("About 18-20 GW will come from renewables, Cove Capital said.", ["name"])] == ["Cove Capital"]
+    assert [s.text for s in spans("In 2023 Kazakhstan exported 12,000 MT of tungsten.", ["name"])] == ["Kazakhstan"]
 
 
 def test_the_refusal_model_reads_passage_scores_without_where_to_look_features():

@@ -98,9 +98,10 @@ def _spans(text: str, kind_list: tuple[str, ...], common: frozenset[str]) -> tup
     kinds = set(kind_list)
     out: list[Span] = []
     if "name" in kinds:
-        # "Nov." of "a Nov. 6 meeting" is capitalised, but it is a date's month, not a name.
-        dates = [(t.start, t.end) for t in times(text)]
-        out += [n for n in name_spans(text, common) if not any(a < n.end and n.start < b for a, b in dates)]
+        # "Nov." of "a Nov. 6 meeting" is capitalised, but it is a date's month, not a name; "GW" of "18-20 GW" and
+        # "MT" of "12,000 MT" are an amount's unit.
+        taken = [(t.start, t.end) for t in times(text)] + [(q.start, q.end) for q in number_spans(text)]
+        out += [n for n in name_spans(text, common) if not any(a < n.end and n.start < b for a, b in taken)]
     if kinds & {"number", "money", "percent", "count"}:
         out += [s for s in number_spans(text, counts="count" in kinds) if s.kind in kinds]
     if "time" in kinds:
