@@ -38,6 +38,9 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray:
         """One unit-length vector."""
 
+    # Optional: ``embed_in_context(text) -> EncodedText``, the vector with its word pieces' vectors from the same run
+    # (the ONNX and sentence-transformers embedders have it; :func:`encode_in_context` does without it).
+
 
 @dataclass(frozen=True)
 class EncodedText:
