@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from bot.answering.model import WEIGHTS_FILE, AnswerModel, Linear, WeightsError,
 from bot.answering.question import Vocabulary, analyse
 from bot.answering.shortanswer import SPAN_FEATURES
 from bot.answering.spans import number_spans
-from bot.service import QuestionError
+from bot.service import Newsbot, QuestionError
 from bot.types import Turn
+from index.embed import EncodedText
 from index.search import Hit
 from index.text import terms
 from tests.fakes import HashEmbedder
@@ -232,6 +234,33 @@ def test_a_follow_ups_query_vector_keeps_the_subject_of_the_conversations_earlie
     _, query = fake_bot.retrieve(follow_up, history=[Turn(first), Turn(follow_up)])
     subject = np.asarray(embedder.embed_query("Cove Capital"))
     assert float(np.asarray(query.vector) @ subject) > 0.1  # the hashing embedder: shared words, shared buckets
+
+
+class ContextEmbedder(HashEmbedder):
+    """The hashing embedder with piece vectors (each word's own hash, so a word reads the same in any context),
+    counting the queries it encodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[str] = []
+
+    def embed_in_context(self, text: str) -> EncodedText:
+        self.queries.append(text)
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
+        pieces = np.stack([self._vector(text[a:b]) for a, b in spans]) if spans else np.zeros((0, self.dim), np.float32)
+        return EncodedText(text, self._vector(text), pieces, tuple(spans))
+
+
+def test_an_answer_encodes_its_query_once_and_reads_the_questions_words_from_it(settings):
+    embedder = ContextEmbedder()
+    bot = Newsbot(settings, embedder=embedder, notify=lambda msg: None)
+    first = "What share of the joint venture will Cove Capital control?"
+    follow_up = "And who holds the rest?"
+    bot.answer(follow_up, history=[Turn(first, "Cove Capital will control 70%. [1]")])
+    assert embedder.queries == [f"{first} {follow_up}"]  # retrieval's run; the answer step did not encode again
+    # The answer step's words in context are the follow-up's own, found after the earlier question.
+    query = embedder.embed_in_context(f"{first} {follow_up}")
+    assert set(query.words_in_context(["holds", "rest"], len(first))) == {"holds", "rest"}
 
 
 def test_a_follow_up_marks_passages_from_the_article_the_last_answer_quoted():
