@@ -443,7 +443,10 @@ class OnnxModel:
 
     def model_inputs(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The graph's inputs for a batch: word piece ids, attention mask and token types, padded to the longest."""
-        encodings = self._tokenizer.encode_batch(list(texts))
+        return self._arrays(self._tokenizer.encode_batch(list(texts)))
+
+    @staticmethod
+    def _arrays(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
         return {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
@@ -456,18 +459,17 @@ class OnnxModel:
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         arrays = self.model_inputs(texts)
-        hidden = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
-        return self.vectors(hidden, arrays["attention_mask"])
+        return self.vectors(self._hidden(arrays), arrays["attention_mask"])
+
+    def _hidden(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """The graph's output (last hidden states) for a batch's inputs."""
+        return self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
 
     def embed_in_context(self, text: str) -> EncodedText:
         """``text``'s vector (as :meth:`embed` gives it) and its word pieces' vectors from the same run."""
         encoding = self._tokenizer.encode(self.prompt + text)
-        arrays = {
-            "input_ids": np.array([encoding.ids], dtype=np.int64),
-            "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
-            "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
-        }
-        hidden = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
+        arrays = self._arrays([encoding])
+        hidden = self._hidden(arrays)
         shift = len(self.prompt)
         # Special tokens cover no text ((0, 0)); the prompt's pieces fall before the text and are dropped.
         rows = [i for i, (a, b) in enumerate(encoding.offsets) if b > a and a >= shift]
