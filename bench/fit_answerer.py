@@ -114,11 +114,8 @@ def extract(folder: Path, data_root: Path, embedder) -> list[Item]:
         # A follow-up is retrieved and read with its conversation, and from as many chunks, as `Newsbot.answer` does.
         hits, encoded = bot.retrieve(row.question, k=settings.answer_pool, history=row.history)
         q, cands, _ = answerer.featurize(row.question, hits, row.history[-HISTORY_TURNS:], encoded)
-        # Every candidate's sentence similarity, from the vectors `index build` stored (the answer step's shortlist's too).
-        cores = list(dict.fromkeys(c.core for c in cands))
-        sims = dict(zip(cores, (answerer.sentences(cores) @ np.asarray(encoded.vector, dtype=np.float32)).tolist(), strict=True)) if cores else {}
-        for c in cands:
-            c.features["sentence_similarity"] = float(sims[c.core])
+        # Every candidate's sentence similarity, as the answer step gives its shortlist's.
+        answerer.sentence_similarity(cands, encoded.vector)
         answerable = row.expect == "answer"
         items.append(
             Item(

@@ -133,16 +133,15 @@ class Answerer:
         query = query if query is not None else self.encode(question)
         q, cands, excluded = self.featurize(question, hits, history, query)
         cands = self.shortlist(cands)
-        if cands:
-            self._sentence_similarity(cands, query.vector)
+        self.sentence_similarity(cands, query.vector)
         for c in cands:
             c.score = self.model.passage.score(c.features)
         cands.sort(key=lambda c: -c.score)
         return q, cands, excluded
 
-    def _sentence_similarity(self, cands: list[Candidate], vector: np.ndarray) -> None:
+    def sentence_similarity(self, cands: list[Candidate], vector: np.ndarray) -> None:
         """Compare the candidates' core sentences with the query's vector (the index holds their vectors)."""
-        if "sentence_similarity" not in self.model.passage.names:
+        if not cands or "sentence_similarity" not in self.model.passage.names:
             return
         cores = list(dict.fromkeys(c.core for c in cands))
         sims = dict(zip(cores, (self.sentences(cores) @ np.asarray(vector, dtype=np.float32)).tolist(), strict=True))
