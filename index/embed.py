@@ -179,11 +179,11 @@ class SentenceTransformerEmbedder:
 
     def embed_in_context(self, text: str) -> EncodedText:
         """The query's vector and its word pieces' vectors (the transformer's output before pooling)."""
+        from index.onnx_embed import normalize  # the ONNX path's, so both give the same unit rows
+
         out = self.model.encode([text], output_value=None, normalize_embeddings=True, show_progress_bar=False)[0]
         pieces = out["token_embeddings"].float().cpu().numpy()
         offsets = self.model.tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=self.max_tokens)["offset_mapping"]
         rows = [i for i, (a, b) in enumerate(offsets[: len(pieces)]) if b > a]
-        kept = pieces[rows]
-        kept = kept / np.maximum(np.linalg.norm(kept, axis=1, keepdims=True), 1e-12)
         vector = out["sentence_embedding"].float().cpu().numpy()
-        return EncodedText(text, vector, kept.astype(np.float32), tuple(tuple(offsets[i]) for i in rows))
+        return EncodedText(text, vector, normalize(pieces[rows]), tuple(tuple(offsets[i]) for i in rows))
