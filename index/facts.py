@@ -39,6 +39,34 @@ CURRENCIES: dict[str, str] = {
     "¥": "JPY", "yen": "JPY", "yuan": "CNY", "rmb": "CNY",
     "tenge": "KZT", "kzt": "KZT", "rubles": "RUB", "roubles": "RUB", "rub": "RUB",
 }  # fmt: skip
+"""Currency signs, codes and words, with their ISO code; :func:`_currency_words` adds the world's other currencies."""
+
+# A currency's word that is an everyday English word after a number too ("3 real options", "2 won", "a 5 mark") or
+# names a metal ("5 million gold"), so it is not read as money.
+_NOT_CURRENCY_WORDS = frozenset({"mark", "real", "sol", "sum", "won", "colon", "gold", "oro", "kina", "pula", "tala", "loti", "leone", "dobra"})
+
+
+def _currency_words() -> dict[str, str]:
+    """Currency words from pycountry's ISO 4217 names (the last word: "Turkish Lira" -> "lira"), singular and
+    plural, beside :data:`CURRENCIES`: "6 million lira", "40 billion som" are money as "$6 million" is."""
+    import pycountry
+
+    found: dict[str, str] = {}
+    for currency in pycountry.currencies:
+        word = currency.name.split()[-1].lower()
+        # X codes are not money a country issues (gold, special drawing rights, testing).
+        if currency.alpha_3.startswith("X") or not word.isalpha() or word in _NOT_CURRENCY_WORDS:
+            continue
+        found.setdefault(word, currency.alpha_3)
+        found.setdefault(word + ("es" if word.endswith(("s", "sh")) else "s"), currency.alpha_3)
+    for word, code in CURRENCIES.items():
+        if word.isalpha():
+            found[word] = code
+    return found
+
+
+CURRENCY_WORDS: dict[str, str] = _currency_words()
+"""Every currency word read after a number ("6 million lira"), with its ISO code."""
 
 MONTH_NAMES = [
     "January", "February", "March", "April", "May", "June",
@@ -67,7 +95,9 @@ _QTY = re.compile(
     + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
     + r")\b)(?![\w.]?\d)(?!(?:st|nd|rd|th)\b)"
     r"(?:(?P<attached>k|m|bn|mn|b)\b|\s*-?\s*(?P<scale>thousand|million|billion|trillion|bn|mn|mln|bln|tn)\b)?"
-    r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b|pct\b)|\s+(?:of\s+)?(?P<curword>U\.S\.\s+dollars|dollars?|euros?|pounds|yen|yuan|tenge|rubles|roubles)\b)?",
+    r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b|pct\b)|\s+(?:of\s+)?(?P<curword>U\.S\.\s+dollars|"
+    + "|".join(sorted(CURRENCY_WORDS.keys() - {"pound"}, key=len, reverse=True))
+    + r")\b)?",
     re.IGNORECASE,
 )
 _UNIT_AFTER = re.compile(r"\s*" + UNITS, re.IGNORECASE)
@@ -130,7 +160,7 @@ def quantities(text: str) -> list[Quantity]:
                 mantissa * SCALES.get(scale_word, 1.0),
                 mantissa,
                 bool(scale_word),
-                CURRENCIES.get(cur.strip().lower()) if cur else None,
+                (CURRENCIES.get(cur.strip().lower()) or CURRENCY_WORDS.get(cur.strip().lower())) if cur else None,
                 bool(m.group("pct")),
                 text[m.start() : end],
                 m.start(),
@@ -205,6 +235,7 @@ _TIME_PATTERNS = [
     # "1990s", "the 1700s", "mid-1700s", "1756-1763", "1756 to 1763", "AD 1066", "1066 AD"
     re.compile(rf"\b(?:(?:early|mid|late)-?)?{_YEAR}s?(?:\s*(?:-|–|to|and|until)\s*{_YEAR}s?)?(?:\s*(?:AD|BC|CE|BCE)\b)?", re.I),
     re.compile(r"\b(?:AD|BC)\s+\d{1,4}\b"),
+    re.compile(r"\b\d{1,4}\s+(?:AD|BC|CE|BCE)\b"),  # "800 CE": a year of under four digits says its era
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
     re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow)\b|\b(?:this|last|next)\s+(?:year|month|week)\b", re.I),
 ]
@@ -242,9 +273,16 @@ def times(text: str) -> list[Span]:
     return _longest(found)
 
 
-def durations(text: str) -> list[Span]:
-    """Lengths of time ("three years", "18 months", "a decade") in text order."""
-    return [Span(m.group(0), m.start(), m.end(), "duration") for m in _DURATION.finditer(text)]
+def durations(text: str, since: bool = False) -> list[Span]:
+    """Lengths of time ("three years", "18 months", "a decade") in text order; with ``since``, also one up to now
+    said by when it began ("since 2015"), which answers "how long" but is only a time to "when"."""
+    found = [Span(m.group(0), m.start(), m.end(), "duration") for m in _DURATION.finditer(text)]
+    if since and (begins := {m.end(): m.start() for m in _SINCE.finditer(text)}):  # reading times costs: only after a "since"
+        found += [Span(text[begins[t.start] : t.end], begins[t.start], t.end, "duration") for t in times(text) if t.start in begins]
+    return _longest(found)
+
+
+_SINCE = re.compile(r"\bsince\s+(?:(?:the|early|mid|late)\s+)?", re.IGNORECASE)
 
 
 def _longest(spans: list[Span]) -> list[Span]:

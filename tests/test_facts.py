@@ -22,12 +22,21 @@ from index.text import reads_as_instruction, sentences_of
         ("12 000", 12000, None, False),
         ("twelve", 12, None, False),  # the answerer's old list had no "twelve" beyond "ten"...; grounding had no "dozen"
         ("a dozen", 12, None, False),
+        # Currencies beyond the hand table, from ISO 4217's names: Central Asian news gives sums in som and somoni.
+        ("6 million Lira", 6e6, "TRY", False),
+        ("1.2 billion somoni", 1.2e9, "TJS", False),
+        ("40 billion rupees", 4e10, "INR", False),
     ],
 )
 def test_quantities_read_the_value_scale_currency_and_percent(text: str, value: float, currency: str | None, percent: bool):
     (q,) = quantities(text)
     assert q.value == pytest.approx(value) and q.currency == currency and q.percent is percent
     assert text.endswith(q.raw)
+
+
+def test_a_currency_word_that_is_an_everyday_word_is_no_money():
+    assert [q.currency for q in quantities("3 real options and 5 million gold coins")] == [None, None]
+    assert [q.raw for q in quantities("a 5 pound bag")] == ["5"]
 
 
 def test_an_ordinal_is_not_a_quantity_and_a_unit_is_kept():
@@ -57,6 +66,7 @@ def test_dates_in_every_spelling(text: str, iso: str):
         ("June 1815", ["June 1815"]),
         ("1700 tons of ore", []),  # an amount, not a year
         ("May he rest", []),  # a month name alone is too often a word
+        ("by 800 CE", ["800 CE"]),  # a year of three digits with its era
     ],
 )
 def test_times(text: str, expected: list[str]):
@@ -72,6 +82,14 @@ def test_durations_and_long_dates():
         "over tens of thousands of years",
         "hundreds of years",
     ]
+    # "How long has it been mined?" is answered by when it began.
+    assert [s.text for s in durations("It has been mined since early 2015, for three years at full output.", since=True)] == [
+        "since early 2015",
+        "for three years",
+    ]
+    assert [s.text for s in durations("recognised since the 1950s; since then it grew", since=True)] == ["since the 1950s"]
+    assert [s.text for s in spans("recognised since the 1950s", {"duration"})] == ["since the 1950s"]
+    assert [s.text for s in spans("recognised since the 1950s", {"time", "duration"})] == ["1950s"]  # a "when" question
     assert long_date("2025-11-06") == "6 November 2025" and long_date("soon") == "soon"
 
 

@@ -107,7 +107,8 @@ def _spans(text: str, kind_list: tuple[str, ...], common: frozenset[str]) -> tup
     if "time" in kinds:
         out += times(text)
     if "duration" in kinds:
-        out += durations(text)
+        # "How long has it been mined?" is answered by "since 2015"; to "When ...?" the time alone is the answer.
+        out += durations(text, since="time" not in kinds)
     return tuple(sorted(out, key=lambda s: s.start))
 
 
