@@ -43,7 +43,7 @@ CURRENCIES: dict[str, str] = {
 
 # A currency's word that is an everyday English word after a number too ("3 real options", "2 won", "a 5 mark") or
 # names a metal ("5 million gold"), so it is not read as money.
-_NOT_CURRENCY_WORDS = frozenset({"mark", "real", "sol", "sum", "won", "colon", "gold", "oro", "kina", "pula", "tala", "loti", "leone", "dobra"})
+_NOT_CURRENCY_WORDS = frozenset({"mark", "real", "sol", "sum", "won", "colon", "gold", "oro"})
 
 
 def _currency_words() -> dict[str, str]:
