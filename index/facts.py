@@ -41,9 +41,9 @@ CURRENCIES: dict[str, str] = {
 }  # fmt: skip
 """Currency signs, codes and words, with their ISO code; :func:`_currency_words` adds the world's other currencies."""
 
-# A currency's word that is an everyday English word after a number too ("3 real options", "2 won", "a 5 mark") or
-# names a metal ("5 million gold"), so it is not read as money.
-_NOT_CURRENCY_WORDS = frozenset({"mark", "real", "sol", "sum", "won", "colon", "gold", "oro"})
+# A currency's word that is an everyday English word after a number too ("3 real options", "2 won", "a 5 mark",
+# "a 5 pound bag": only "pounds" is money) or names a metal ("5 million gold"), so it is not read as money.
+_NOT_CURRENCY_WORDS = frozenset({"mark", "real", "sol", "sum", "won", "colon", "pound", "gold", "oro"})
 
 
 def _currency_words() -> dict[str, str]:
@@ -60,7 +60,7 @@ def _currency_words() -> dict[str, str]:
         found.setdefault(word, currency.alpha_3)
         found.setdefault(word + ("es" if word.endswith(("s", "sh")) else "s"), currency.alpha_3)
     for word, code in CURRENCIES.items():
-        if word.isalpha():
+        if word.isalpha() and word not in _NOT_CURRENCY_WORDS:
             found[word] = code
     return found
 
@@ -96,7 +96,7 @@ _QTY = re.compile(
     + r")\b)(?![\w.]?\d)(?!(?:st|nd|rd|th)\b)"
     r"(?:(?P<attached>k|m|bn|mn|b)\b|\s*-?\s*(?P<scale>thousand|million|billion|trillion|bn|mn|mln|bln|tn)\b)?"
     r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b|pct\b)|\s+(?:of\s+)?(?P<curword>U\.S\.\s+dollars|"
-    + "|".join(sorted(CURRENCY_WORDS.keys() - {"pound"}, key=len, reverse=True))
+    + "|".join(sorted(CURRENCY_WORDS, key=len, reverse=True))
     + r")\b)?",
     re.IGNORECASE,
 )
