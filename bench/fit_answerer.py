@@ -153,13 +153,38 @@ def load_items(folder: Path, data_root: Path, embedder_factory, any_cache: bool 
         cache = older[-1] if older else cache
     if cache.exists():
         with cache.open("rb") as fh:
-            return pickle.load(fh)
+            return _CacheUnpickler(fh).load()
     print(f"extracting features for {folder} (cached in {cache.parent})", file=sys.stderr)
     items = extract(folder, data_root, embedder_factory())
     cache.parent.mkdir(parents=True, exist_ok=True)
     with cache.open("wb") as fh:
         pickle.dump(items, fh)
     return items
+
+
+class _CacheUnpickler(pickle.Unpickler):
+    """Reads a cache whichever module wrote it: run as ``python -m bench.fit_answerer`` the items are ``__main__.Item``,
+    and bench.compare_features, another ``__main__``, reads the same file."""
+
+    def find_class(self, module: str, name: str):
+        if module in ("__main__", __name__) and name == "Item":
+            return Item
+        return super().find_class(module, name)
+
+
+def load_sets(sets: list[Path], data_root: Path, any_cache: bool = False) -> dict[str, list[Item]]:
+    """Each eval folder's items by folder name, the embedding model loaded only if one must be extracted."""
+    embedder = None
+
+    def embedder_factory():
+        nonlocal embedder
+        if embedder is None:
+            from index.embed import SentenceTransformerEmbedder
+
+            embedder = SentenceTransformerEmbedder()
+        return embedder
+
+    return {s.name: load_items(s, data_root, embedder_factory, any_cache) for s in sets}
 
 
 # -- fitting -----------------------------------------------------------------------------------------------
@@ -225,7 +250,7 @@ def fit_passage(items: list[Item], names: list[str]) -> tuple[Model, Model]:
     groups = []
     for it in kept:
         if it.answerable:
-            keep = _shortlist(prefilter, it, cheap)
+            keep = _shortlist(prefilter, it, cheap, names)
             if it.labels[keep].any():
                 groups.append((it.features[keep], it.labels[keep], weight[it.id]))
     w, b, m, s = fit_conditional_logit(groups)
@@ -261,28 +286,28 @@ def fit_conditional_logit(
     return result.x, 0.0, mean, scale
 
 
-def _shortlist(prefilter: Model, it: Item, cheap: list[int]) -> np.ndarray:
+def _shortlist(prefilter: Model, it: Item, cheap: list[int], names: list[str]) -> np.ndarray:
     """As the answerer shortlists (model.pick_shortlist): the prefilter's best among the candidates the gates pass."""
     from bot.answering.model import pick_shortlist
 
     if len(it.features) <= SHORTLIST:
         return np.arange(len(it.features))
     scores = prefilter.score(it.features[:, cheap]).tolist()
-    return np.asarray(pick_shortlist(scores, _passing(it), SHORTLIST), dtype=int)
+    return np.asarray(pick_shortlist(scores, _passing(it, names), SHORTLIST), dtype=int)
 
 
-_PASSING: dict[str, list[bool]] = {}
+_PASSING: dict[tuple[str, int], list[bool]] = {}
 
 
-def _passing(it: Item) -> list[bool]:
-    """Which of the item's candidates the gates pass (gates read features only, so once per question)."""
-    if it.id not in _PASSING:
-        from bot.answering.features import FEATURES
+def _passing(it: Item, names: list[str]) -> list[bool]:
+    """Which of the item's candidates the gates pass (gates read features only, so once per question and feature set:
+    a feature left out by bench.compare_features is read by no gate either)."""
+    key = (it.id, it.features.shape[1])
+    if key not in _PASSING:
         from bot.answering.model import gate
 
-        names = list(FEATURES)
-        _PASSING[it.id] = [gate(dict(zip(names, map(float, row), strict=True))) is None for row in it.features]
-    return _PASSING[it.id]
+        _PASSING[key] = [gate(dict(zip(names, map(float, row), strict=True))) is None for row in it.features]
+    return _PASSING[key]
 
 
 @dataclass
@@ -311,7 +336,7 @@ def rank(prefilter: Model, passage: Model, items: list[Item], names: list[str]) 
         if not len(it.features):
             out.append(Outcome(it, -1))
             continue
-        keep = _shortlist(prefilter, it, cheap)
+        keep = _shortlist(prefilter, it, cheap, names)
         scores = passage.score(it.features[keep])
         order = np.argsort(-scores, kind="stable")
         # As the answerer does: the best candidate the gates pass, or (none passing) refused by the top one's gate.
@@ -540,6 +565,23 @@ def fit_all(items: list[Item], names: list[str], refusal_rule: str) -> Fitted:
     return Fitted(prefilter, passage, refusal, threshold, span, choose_span_threshold(span, srows), outcomes)
 
 
+def out_of_fold(items: list[Item], fold: dict[str, int], names: list[str], folds: int, refusal_rule: str = "ceiling") -> tuple[list[Outcome], dict[str, Fitted]]:
+    """Each fold's questions answered by the models fitted on the other folds, and which fit answered each question."""
+    oof: list[Outcome] = []
+    fitted_for: dict[str, Fitted] = {}
+    for f in range(folds):
+        train = [it for it in items if fold[it.article] != f]
+        test = [it for it in items if fold[it.article] == f]
+        if not test:
+            continue
+        fitted = fit_all(train, names, refusal_rule)
+        test_out = rank(fitted.prefilter, fitted.passage, test, names)
+        apply_refusal(fitted.refusal, test_out)
+        oof += test_out
+        fitted_for.update((o.item.id, fitted) for o in test_out)
+    return oof, fitted_for
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fit the answer model on eval folders, split by article.")
     parser.add_argument("--set", dest="sets", type=Path, action="append", help="an eval folder (corpus/ + questions.jsonl)")
@@ -560,39 +602,16 @@ def main(argv: list[str] | None = None) -> int:
     if not sets:
         print("error: no eval folder found (give --set DIR)", file=sys.stderr)
         return 1
-    embedder = None
-
-    def embedder_factory():
-        nonlocal embedder
-        if embedder is None:
-            from index.embed import SentenceTransformerEmbedder
-
-            embedder = SentenceTransformerEmbedder()
-        return embedder
-
     names = list(FEATURES)
-    by_set = {s.name: load_items(s, args.data_root, embedder_factory, args.any_cache) for s in sets}
+    by_set = load_sets(sets, args.data_root, args.any_cache)
     items = [it for its in by_set.values() for it in its]
     fold = {}
     for folder in sets:
         fold.update(folds_of(by_set[folder.name], args.folds, stories(folder)))
 
-    # Out of fold: each fold answered by models fitted on the others.
-    oof: list[Outcome] = []
-    thresholds: dict[str, float] = {}
-    span_thresholds: dict[str, tuple[Model | None, float]] = {}
-    for f in range(args.folds):
-        train = [it for it in items if fold[it.article] != f]
-        test = [it for it in items if fold[it.article] == f]
-        if not test:
-            continue
-        fitted = fit_all(train, names, args.refusal_rule)
-        test_out = rank(fitted.prefilter, fitted.passage, test, names)
-        apply_refusal(fitted.refusal, test_out)
-        for o in test_out:
-            oof.append(o)
-            thresholds[o.item.id] = fitted.threshold
-            span_thresholds[o.item.id] = (fitted.span, fitted.span_threshold)
+    oof, fitted_for = out_of_fold(items, fold, names, args.folds, args.refusal_rule)
+    thresholds = {qid: fitted.threshold for qid, fitted in fitted_for.items()}
+    span_thresholds = {qid: (fitted.span, fitted.span_threshold) for qid, fitted in fitted_for.items()}
 
     def span_of(o: Outcome) -> str | None:
         smodel, st = span_thresholds[o.item.id]
