@@ -296,13 +296,13 @@ def _shortlist(prefilter: Model, it: Item, cheap: list[int], names: list[str]) -
     return np.asarray(pick_shortlist(scores, _passing(it, names), SHORTLIST), dtype=int)
 
 
-_PASSING: dict[tuple[str, int], list[bool]] = {}
+_PASSING: dict[tuple[str, str, int], list[bool]] = {}
 
 
 def _passing(it: Item, names: list[str]) -> list[bool]:
     """Which of the item's candidates the gates pass (gates read features only, so once per question and feature set:
     a feature left out by bench.compare_features is read by no gate either)."""
-    key = (it.id, it.features.shape[1])
+    key = (it.source, it.id, it.features.shape[1])
     if key not in _PASSING:
         from bot.answering.model import gate
 

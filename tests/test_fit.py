@@ -11,7 +11,7 @@ from bench.compare_features import at_shares, compare, table, without
 NAMES = ["sentence_similarity", "signal", "noise"]
 
 
-def synthetic(n_articles: int = 20, per_article: int = 10, seed: int = 0) -> list[fa.Item]:
+def synthetic(n_articles: int = 20, per_article: int = 10, seed: int = 0, source: str = "synthetic") -> list[fa.Item]:
     """Questions of five candidates each; on answerable ones the gold candidate stands out on ``signal`` only."""
     rng = np.random.default_rng(seed)
     items = []
@@ -31,7 +31,7 @@ def synthetic(n_articles: int = 20, per_article: int = 10, seed: int = 0) -> lis
             items.append(
                 fa.Item(
                     id=qid, article=f"article {a}", answerable=answerable, facts=facts, features=features, labels=labels,
-                    passages=passages, spans=[[] for _ in range(5)], want="any", source="synthetic",
+                    passages=passages, spans=[[] for _ in range(5)], want="any", source=source,
                 )
             )
     return items
@@ -69,7 +69,7 @@ def test_without_leaves_out_the_named_columns_and_keeps_the_items():
 
 def test_leaving_out_the_one_informative_feature_shows_in_every_figure():
     items = synthetic()
-    results = compare({"synthetic": items}, NAMES, {"signal"}, folds=5, story_of={"synthetic": {}}, held_out=synthetic(seed=1))
+    results = compare({"synthetic": items}, NAMES, {"signal"}, folds=5, story_of={"synthetic": {}}, held_out=synthetic(seed=1, source="held-out"))
     for name in ("synthetic", "held-out"):
         with_, without_ = results[name]
         assert with_["chosen"] > without_["chosen"] + 0.3, (name, with_, without_)
