@@ -20,7 +20,8 @@ gold answer (unanswerable questions: no candidate does). Then:
    fixed folds, no sampling; the same inputs write the same bytes.
 
 The refusal curve (answerable refused vs unanswerable refused, out of fold) is printed and written
-to bench/results/ (as a table, and a PNG when matplotlib is installed).
+to bench/results/ (as a table, and a PNG when matplotlib is installed). To judge one feature, use
+bench/compare_features.py: the figures printed here move with the threshold rule and the extraction's noise.
 """
 
 from __future__ import annotations
