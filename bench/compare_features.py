@@ -31,7 +31,10 @@ SHARES = (0.10, 0.15, 0.20, 0.30)
 
 
 def without(items: list[fa.Item], names: list[str], drop: set[str]) -> tuple[list[fa.Item], list[str]]:
-    """Copies of ``items`` whose feature matrices lack the ``drop`` columns, and the names left."""
+    """Copies of ``items`` whose feature matrices lack the ``drop`` columns, and the names left (nothing to drop: the
+    items themselves)."""
+    if not drop:
+        return items, names
     keep = [i for i, n in enumerate(names) if n not in drop]
     return [replace(it, features=it.features[:, keep].reshape(len(it.features), len(keep))) for it in items], [names[i] for i in keep]
 
@@ -61,18 +64,14 @@ def compare(
     """Per fit set (out of fold) and for the held-out items: the :func:`at_shares` figures with all ``names`` and without ``drop``."""
     results: dict[str, list[dict[str, float]]] = {}
     for side_drop in (set(), drop):
-        side_sets = {name: without(its, names, side_drop)[0] for name, its in by_set.items()}
         side_names = [n for n in names if n not in side_drop]
-        items = [it for its in side_sets.values() for it in its]
-        fold: dict[str, int] = {}
-        for name, its in side_sets.items():
-            fold.update(fa.folds_of(its, folds, story_of[name]))
-        oof, _ = fa.out_of_fold(items, fold, side_names, folds)
+        side_sets = {name: without(its, names, side_drop)[0] for name, its in by_set.items()}
+        oof, _ = fa.out_of_fold(side_sets, story_of, side_names, folds)
         for name, its in side_sets.items():
             ids = {it.id for it in its}
             results.setdefault(name, []).append(at_shares([o for o in oof if o.item.id in ids]))
         if held_out is not None:
-            fitted = fa.fit_all(items, side_names, "ceiling")
+            fitted = fa.fit_all([it for its in side_sets.values() for it in its], side_names, "ceiling")
             report, _ = without(held_out, names, side_drop)
             outcomes = fa.rank(fitted.prefilter, fitted.passage, report, side_names)
             fa.apply_refusal(fitted.refusal, outcomes)

@@ -566,8 +566,16 @@ def fit_all(items: list[Item], names: list[str], refusal_rule: str) -> Fitted:
     return Fitted(prefilter, passage, refusal, threshold, span, choose_span_threshold(span, srows), outcomes)
 
 
-def out_of_fold(items: list[Item], fold: dict[str, int], names: list[str], folds: int, refusal_rule: str = "ceiling") -> tuple[list[Outcome], dict[str, Fitted]]:
-    """Each fold's questions answered by the models fitted on the other folds, and which fit answered each question."""
+def out_of_fold(
+    by_set: dict[str, list[Item]], story_of: dict[str, dict[str, str]], names: list[str], folds: int, refusal_rule: str = "ceiling"
+) -> tuple[list[Outcome], dict[str, Fitted]]:
+    """Each fold's questions answered by the models fitted on the other folds, and which fit answered each question.
+
+    Each folder's articles are dealt into ``folds`` by :func:`folds_of` with that folder's stories (``story_of``)."""
+    items = [it for its in by_set.values() for it in its]
+    fold: dict[str, int] = {}
+    for name, its in by_set.items():
+        fold.update(folds_of(its, folds, story_of[name]))
     oof: list[Outcome] = []
     fitted_for: dict[str, Fitted] = {}
     for f in range(folds):
@@ -606,11 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(FEATURES)
     by_set = load_sets(sets, args.data_root, args.any_cache)
     items = [it for its in by_set.values() for it in its]
-    fold = {}
-    for folder in sets:
-        fold.update(folds_of(by_set[folder.name], args.folds, stories(folder)))
-
-    oof, fitted_for = out_of_fold(items, fold, names, args.folds, args.refusal_rule)
+    oof, fitted_for = out_of_fold(by_set, {s.name: stories(s) for s in sets}, names, args.folds, args.refusal_rule)
     thresholds = {qid: fitted.threshold for qid, fitted in fitted_for.items()}
     span_thresholds = {qid: (fitted.span, fitted.span_threshold) for qid, fitted in fitted_for.items()}
 
