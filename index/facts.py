@@ -91,7 +91,7 @@ UNITS = (
 # -- quantities ----------------------------------------------------------------------------------------------
 _QTY = re.compile(
     r"(?P<cur>US\$|\$|€|£|¥|\b(?:USD|EUR|GBP|KZT)\s?)?"
-    r"(?<![\w.])(?P<num>\d{1,3}(?:(?:,|\u00a0|\u202f|\u2009| )\d{3}(?![\d,.]\d))+(?:\.\d+)?|\d+(?:\.\d+)?|(?P<word>"
+    r"(?<![\w.])(?P<num>\d{1,3}(?:(?:,|\u00a0|\u202f|\u2009| )\d{3}(?!\d))+(?:\.\d+)?|\d+(?:\.\d+)?|(?P<word>"
     + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
     + r")\b)(?![\w.]?\d)(?!(?:st|nd|rd|th)\b)"
     r"(?:(?P<attached>k|m|bn|mn|b)\b|\s*-?\s*(?P<scale>thousand|million|billion|trillion|bn|mn|mln|bln|tn)\b)?"

@@ -39,6 +39,13 @@ def test_a_currency_word_that_is_an_everyday_word_is_no_money():
     assert [q.raw for q in quantities("a 5 pound bag")] == ["5"]
 
 
+def test_a_number_of_several_thousands_groups_is_one_number():
+    """"1,571,700 tons" was read as "1" and "571,700 tons": a group followed by another group ended the number."""
+    assert [(q.raw, q.value, q.unit) for q in quantities("an estimated 1,571,700 tons of ore")] == [("1,571,700", 1571700, "tons")]
+    assert [q.value for q in quantities("US$1,200,000,000 and 4,000.5 mt")] == [1.2e9, 4000.5]
+    assert [q.value for q in quantities("between 2,000, 3,000 and 12,34")] == [2000, 3000, 12, 34]
+
+
 def test_an_ordinal_is_not_a_quantity_and_a_unit_is_kept():
     assert quantities("the 10th century") == []
     (q,) = quantities("it produces 12,000 mt a year")
@@ -105,6 +112,19 @@ def test_names_span_joined_runs_and_skip_a_common_opening_word():
     assert found == ["Jerónimo de Ayanz y Beaumont", "Spanish"]
     assert [s.text for s in name_spans("Production began in Kazakhstan.", frozenset({"production"}))] == ["Kazakhstan"]
     assert [s.text for s in name_spans("A loan of US$850 million from Korea Eximbank.")] == ["Korea Eximbank"]
+
+
+def test_an_institutions_name_goes_on_with_for_and_and_but_two_names_stay_two():
+    def names(text: str) -> list[str]:
+        return [s.text for s in name_spans(text)]
+
+    assert names("The Japan Bank for International Cooperation lent it.") == ["Japan Bank for International Cooperation"]
+    assert names("said the Ministry of Mines and Minerals Development.") == ["Ministry of Mines and Minerals Development"]
+    assert names("a loan from Korea Eximbank for Kazakhstan") == ["Korea Eximbank", "Kazakhstan"]
+    assert names("Britain and France signed it.") == ["Britain", "France"]
+    assert names("the Bank of England and the Treasury") == ["Bank of England", "Treasury"]
+    assert names("the Ministry of Energy and Kazakhstan signed") == ["Ministry of Energy", "Kazakhstan"]
+    assert names("Friedrich Ratzel of Germany and Halford Mackinder") == ["Friedrich Ratzel of Germany", "Halford Mackinder"]
 
 
 def test_instruction_rule_and_sentence_splitting_are_shared():

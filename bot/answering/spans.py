@@ -16,6 +16,15 @@ from index.text import STOPWORDS, fold_letters
 
 # Lower-case words that may stand inside a name ("University of Paris", "Jerónimo de Ayanz y Beaumont").
 _NAME_JOINERS = frozenset({"of", "de", "del", "della", "du", "da", "di", "dos", "van", "von", "der", "den", "al", "el", "la", "le", "y", "bin", "ibn", "the"})
+# An institution's name may also go on with "for" after its head word ("Japan Bank for International Cooperation")
+# and with "and" once it has said what it is of ("Ministry of Mining and Energy"); after any other name the two
+# words join two names ("a loan from Korea Eximbank for Kazakhstan", "Britain and France").
+_INSTITUTIONS = frozenset(
+    {"agency", "alliance", "association", "authority", "bank", "board", "bureau", "center", "centre", "college", "commission",
+     "committee", "corporation", "council", "court", "department", "federation", "foundation", "fund", "institute",
+     "league", "ministry", "office", "organisation", "organization", "school", "secretariat", "service", "society",
+     "university"}
+)  # fmt: skip
 # Words that open a sentence with a capital but are never a name ("Several agreements were signed ..."); the
 # corpus's own lower-case words (``common``) and the stopwords are the rest of that test.
 _OPENERS = frozenset(
@@ -32,7 +41,7 @@ def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
     run: list[re.Match[str]] = []
 
     def close() -> None:
-        while run and run[-1].group(0).lower() in _NAME_JOINERS:
+        while run and (run[-1].group(0).lower() in _NAME_JOINERS or run[-1].group(0) in ("and", "for")):
             run.pop()
         while run and (run[0].group(0).lower() in STOPWORDS or run[0].group(0).lower() in _NAME_JOINERS):
             run.pop(0)
@@ -50,15 +59,27 @@ def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
         gap = text[run[-1].end() : tok.start()] if run else ""
         if run and gap.strip() not in ("",):  # punctuation between two words ends a name
             close()
+        if run and run[-1].group(0) == "and" and not (word[0].isupper() and not is_country(word)):
+            close()  # "the Bank of England and the Treasury", "the Ministry of Energy and Ukraine": two names
         if text[tok.end() : tok.end() + 1] == "$":  # "US$850 million" is an amount, not a name
             close()
             continue
-        if word[0].isupper() or (run and word.lower() in _NAME_JOINERS):
+        if word[0].isupper() or (run and (word.lower() in _NAME_JOINERS or _institution_goes_on(run, word.lower()))):
             run.append(tok)
         else:
             close()
     close()
     return out
+
+
+def _institution_goes_on(run: list[re.Match[str]], word: str) -> bool:
+    """May ``word`` ("for", "and") carry on the name in ``run``? Only an institution's (see ``_INSTITUTIONS``)."""
+    words = [t.group(0).lower() for t in run]
+    if word == "for":
+        return words[-1] in _INSTITUTIONS
+    if word == "and" and "of" in words:
+        return words[words.index("of") - 1] in _INSTITUTIONS if words.index("of") > 0 else False
+    return False
 
 
 def number_spans(text: str, counts: bool = False) -> list[Span]:
