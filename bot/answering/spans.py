@@ -51,7 +51,10 @@ def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
             lower = first.group(0).lower()
             lone_common = len(run) == 1 and (lower in common or lower in STOPWORDS or lower in _OPENERS)
             if not (opening and lone_common) and not (len(run) == 1 and first.group(0) == "I"):
-                out.append(Span(text[first.start() : run[-1].end()], first.start(), run[-1].end(), "name"))
+                end = run[-1].end()
+                if re.search(r"\w['’]s$", text[first.start() : end]):
+                    end -= 2  # "John Myhill's proof": the name is John Myhill
+                out.append(Span(text[first.start() : end], first.start(), end, "name"))
         run.clear()
 
     for tok in tokens:
