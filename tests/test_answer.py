@@ -95,6 +95,13 @@ def by_core(cands: list[Candidate], start: str, pair: bool = False) -> Candidate
         ("What is the planned annual output of the mine?", Want.AMOUNT),
         ("What are the estimated ore reserves of the deposit?", Want.AMOUNT),
         ("Which lender is backing the project?", Want.NAME),
+        # A rate is a share or a figure per something, never a sum.
+        ("What interest rate will the bank charge on its loan?", Want.RATE),
+        ("What is the interest rate on the loan?", Want.RATE),
+        ("At what rate will the loan be repaid?", Want.RATE),
+        ("What was the applicant admission rate in 2019?", Want.RATE),
+        ("What were the birth rates of the two cities?", Want.RATE),
+        ("How did critics rate the film?", Want.ANY),
         ("Name the head of the state company.", Want.PERSON),
         # "X name" asks for a name, whatever X would ask for alone ("era" asks for a time).
         ("What stage name did the singer use?", Want.NAME),
@@ -124,6 +131,14 @@ def test_a_share_is_no_answer_to_how_much_a_thing_is():
     made = timeline + " It will make 12,000 tons a year."
     assert [s.text for s in number_spans(made, counts=True)] == ["12,000 tons"]
     assert "two" in [s.text for s in number_spans(made)]  # a plain number still: "how old" may want the 25 of "25 years"
+
+
+def test_a_sum_of_money_is_no_answer_to_a_rate():
+    assert "money" not in Want.RATE.span_kinds and {"percent", "number"} <= Want.RATE.span_kinds
+    loan = hit("The bank will lend $850 million to the venture.\nThe loan carries a 4.5% interest rate.", title="")
+    cands = featurize("What interest rate will the bank charge on the loan?", [loan])
+    assert by_core(cands, "The bank will lend").features["wanted_missing_figure"] == 1.0
+    assert by_core(cands, "The loan carries").features["wanted_span"] == 1.0
 
 
 def test_key_terms_weigh_rare_words_more_and_flag_names_and_unseen_words():
@@ -479,6 +494,9 @@ def test_plural_and_asked_thing_of_a_question():
     assert analyse("Who is the former president of Brazil?", v).thing == ("presid",)
     assert analyse("Who is the prime minister of Kyrgyzstan?", v).thing == ("prime", "minist")
     assert analyse("What is the population of Kazakhstan?", v).thing == ("popul",)
+    assert analyse("What was the nationality of the inventor?", v).thing == ("nation",)
+    # ... but "the X of" in a question that wants no figure or name is what it is about, not a thing to find
+    assert analyse("What was the objective of the proclamation?", v).thing == ()
     assert analyse("Who is the chief executive of Cove Capital?", v).thing == ("ceo",)  # as the index folds "CEO"
     assert analyse("Who is Uzbekistan's president?", v).thing == ("presid",)
     assert analyse("Who is the United States' trade representative?", v).thing == ("trade", "repres")

@@ -40,6 +40,7 @@ class Want(Enum):
     AMOUNT = "amount"  # how many, how much (of a thing): a count or a quantity, never a share
     MONEY = "money"  # how much did it cost, what budget
     PERCENT = "percent"  # what share, what percentage
+    RATE = "rate"  # what interest rate, at what rate: a share or a figure per something, never a sum of money
     TIME = "time"  # when, what year, which century
     DURATION = "duration"  # how long, for how many years
     ANY = "any"  # what, why, how: any sentence may hold it
@@ -63,6 +64,7 @@ _SPAN_KINDS = {
     Want.AMOUNT: frozenset({"count", "money"}),  # "count": a number outside a length of time (answering/spans.py)
     Want.MONEY: frozenset({"money"}),
     Want.PERCENT: frozenset({"percent"}),
+    Want.RATE: frozenset({"percent", "number"}),
     Want.TIME: frozenset({"time", "duration"}),  # "when will it start?" - "within three years"
     Want.DURATION: frozenset({"duration"}),
     Want.ANY: frozenset(),
@@ -102,6 +104,9 @@ _WH = r"\b(?:which|what)\s+(?:(?:is|was|are|were)\s+(?:the\s+|an?\s+)?)?(?:\w+\s
 
 _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     (re.compile(rf"\b(?:what|which)\s+(?:\w+\s+)?(?:{_SHARE_NOUNS})\b|\bwhat\s+%|\bhow\s+(?:big|large)\s+(?:a|an)\s+(?:share|stake)\b|{_OWNED}(?:{_SHARE_NOUNS})\b", re.I), Want.PERCENT),
+    # "What interest rate will the bank charge?", "At what rate will the loan be repaid?": a rate is a share or a figure
+    # per something ("5.3%", "12 per 1,000"); "$1.1 billion" is no answer to it.
+    (re.compile(r"\b(?:what|which)\s+(?:(?:is|was|are|were|will\s+be)\s+(?:the|its|their)\s+)?(?:[\w-]+\s+){0,2}?rates?\b|\bat\s+what\s+rates?\b", re.I), Want.RATE),
     # "By how much did prices rise?" asks for a change, said as a share as often as an amount: any figure.
     (re.compile(r"\bby\s+how\s+(?:much|many)\b|\bhow\s+much\b.*\b(?:rise|rose|risen|fall|fell|fallen|grow|grew|grown|increase|increased|decrease|decreased|drop|dropped|climb|climbed|jump|jumped|change|changed)\b", re.I), Want.NUMBER),
     (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|{_WH}(?:{_MONEY_NOUNS}){_HEAD}|^\s*what\b.*\bworth\s*\?*\s*$", re.I), Want.MONEY),
@@ -115,7 +120,7 @@ _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     # "How much will it produce?" counts a thing: "70%" is no answer to it (but "how much of the world's supply" may be).
     # "How much more/less ..." compares, in a share as often as an amount.
     (re.compile(r"\bhow\s+(?:many|much)\b(?!\s+(?:of|percent|per\s+cent|more|less|fewer|greater|higher|lower|larger|smaller|bigger)\b)", re.I), Want.AMOUNT),
-    (re.compile(r"\bhow\s+(?:many|much|large|big|high|tall|far|deep|wide|heavy|old|fast|often|long)\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:number|amount|size|population|quantity|height|length|width|depth|distance|area|weight|speed|capacity|rate|total)\b|\b(?:what|which)\s+(?:number|amount|size|quantity)\b", re.I), Want.NUMBER),
+    (re.compile(r"\bhow\s+(?:many|much|large|big|high|tall|far|deep|wide|heavy|old|fast|often|long)\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:number|amount|size|population|quantity|height|length|width|depth|distance|area|weight|speed|capacity|total)\b|\b(?:what|which)\s+(?:number|amount|size|quantity)\b", re.I), Want.NUMBER),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?(?:who|whom|whose)\b|{_WH}(?:{_PERSON_NOUNS})\b|^\s*name\s+(?:the\s+)?(?:\w+\s+)?(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
     (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?where\b|{_WH}(?:{_PLACE_NOUNS})\b", re.I), Want.PLACE),
     (re.compile(rf"{_WH}(?:{_NAME_NOUNS})\b|^\s*name\s+(?:the\s+)?(?:\w+\s+)?(?:{_NAME_NOUNS})\b|\bwhat\s+(?:is|was)\s+the\s+name\b|\bwhat\s+(?:is|was|were|are)\s+\w+\s+called\b", re.I), Want.NAME),
@@ -274,9 +279,13 @@ def asked_thing(question: str) -> tuple[str, ...]:
     """What a question counts ("how much nickel"), trades ("which country supplies germanium"), whose holder it asks
     ("who is the prime minister of") or which quantity it asks ("what is the population of"), as index terms; empty
     when it asks none of these."""
+    # "What is the X of" asks a quantity or a name only when it wants one ("what is the population of", "what was the
+    # nationality of"); otherwise X is what the question is about, often abstract ("what was the objective of the
+    # proclamation", "the significance of the victory") and said otherwise in the answer.
+    quantity = _QUANTITY.search(question) if wanted(question).typed else None
     if m := (_MEASURED.search(question) or _TRADED.search(question)):
         words_ = [m.group(1)]
-    elif m := (_OFFICE.search(question) or _HOLDER_OF.search(question.strip()) or _QUANTITY.search(question)):
+    elif m := (_OFFICE.search(question) or _HOLDER_OF.search(question.strip()) or quantity):
         words_ = [w for w in (m.group(1), m.group(2)) if w and w.lower() not in STOPWORDS]
     else:
         return ()

@@ -26,7 +26,7 @@ SPAN_FEATURES: dict[str, str] = {
 """Every feature of the short-answer model, in weights-file order."""
 
 _NAME_WANTS = {Want.PERSON, Want.PLACE, Want.NAME}
-_NUMBER_WANTS = {Want.NUMBER, Want.AMOUNT, Want.MONEY, Want.PERCENT, Want.DURATION}
+_NUMBER_WANTS = {Want.NUMBER, Want.AMOUNT, Want.MONEY, Want.PERCENT, Want.RATE, Want.DURATION}
 
 
 def span_features(question: Question, best: Candidate, probability: float) -> dict[str, float] | None:
