@@ -635,6 +635,20 @@ def test_an_ordinal_in_digits_is_no_number_asked_about():
     assert name_groups("How much did Cove Capital pay in 2024?") == [["cove", "capital"], ["2024"]]
 
 
+def test_a_capitalised_word_that_qualifies_the_kind_asked_for_is_no_name_to_find():
+    from bot.answering.question import name_groups
+
+    # The answer is an Irish city ("Dublin, Cork"); the passage names the cities, not necessarily the word "Irish".
+    assert name_groups("What Irish cities had Huguenot mayors?") == [["huguenot"]]
+    assert name_groups("Which central European country had a Calvinist ruler?") == [["calvinist"]]
+    # ... but after a verb, or with no noun after it, it is what the question is about
+    assert name_groups("What is Cove Capital's share?") == [["cove", "capital"]]
+    assert name_groups("What did Kazakhstan sign?") == [["kazakhstan"]]
+    h = hit("A number of Huguenots served as mayors in Dublin, Cork and Waterford.", title="")
+    (only,) = featurize("What Irish cities had Huguenot mayors?", [h])
+    assert only.features["names_found"] == 1.0
+
+
 def test_a_country_asked_by_its_peoples_word_is_found_by_its_name_and_the_reverse():
     h = hit("Sterling Materials will develop the graphite deposits in Peru.\nThe French lender offered $300 million.", title="")
     peru = by_core(featurize("Who will develop the Peruvian graphite deposits?", [h]), "Sterling Materials")

@@ -351,6 +351,7 @@ def name_groups(question: str) -> list[list[str]]:
     """
     groups: list[list[str]] = []
     run: list[str] = []
+    run_start = 0
     tokens = re.findall(r"[^\W\d_][\w'’.+-]*|\d[\d,.]*", fold_ordinals(fold_months(question)))
     for i, tok in enumerate([*tokens, ""]):
         # An initialism keeps its last dot ("U.S." folds to "United States"; "U.S" would read as two letters).
@@ -359,12 +360,26 @@ def name_groups(question: str) -> list[list[str]]:
             groups.append(words(core))
             core = ""
         if core and ((i > 0 and core[0].isupper()) or (len(core) > 1 and core.isupper())):
+            run_start = run_start if run else i
             run.append(core)
             continue
-        if run:
+        if run and not _describes_the_answer(tokens, run_start, core):
             groups.append([w for w in words(" ".join(run)) if w not in STOPWORDS])
-            run = []
+        run = []
     return [g for g in groups if g]
+
+
+def _describes_the_answer(tokens: list[str], start: int, following: str) -> bool:
+    """Do the capitalised words from ``tokens[start]`` qualify the kind of answer asked for, between "what" or "which"
+    and its noun ("What *Irish* cities ...", "Which central *European* country ...", "What *Italian* title ...")?
+    The answer is such a city or title; the passage names it, not necessarily the word."""
+    before = tokens[max(0, start - 2) : start]
+    wh = ("what", "which")
+    after_wh = (before and before[-1].lower() in wh) or (
+        len(before) == 2 and before[0].lower() in wh and before[1].islower() and before[1] not in STOPWORDS  # "central", not "is"
+    )
+    return bool(after_wh) and following[:1].islower()
+
 
 
 def mentioned_words(text: str) -> set[str]:
