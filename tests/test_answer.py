@@ -635,6 +635,20 @@ def test_an_ordinal_in_digits_is_no_number_asked_about():
     assert name_groups("How much did Cove Capital pay in 2024?") == [["cove", "capital"], ["2024"]]
 
 
+def test_a_century_and_a_numbered_name_are_found_as_a_passage_writes_them():
+    from bot.answering.question import name_groups
+
+    assert ["1700", "eighteenth"] in name_groups("How many Huguenots fled France by the 1700s?")
+    assert ["2", "ii"] in name_groups("Where did the Free French fight during World War 2?")
+    assert ["1700"] in name_groups("How many fled in 1700?")  # a year is a year
+    h = hit("Roughly 500,000 Huguenots had fled France by the early 18th century.", title="")
+    (only,) = featurize("How many Huguenots fled France by the 1700s?", [h])
+    assert only.features["names_found"] == 1.0
+    w = hit("In World War II, the Free French used the overseas colonies as bases.", title="")
+    (only,) = featurize("Where did the Free French fight during World War 2?", [w])
+    assert only.features["names_found"] == 1.0
+
+
 def test_a_capitalised_word_that_qualifies_the_kind_asked_for_is_no_name_to_find():
     from bot.answering.question import name_groups
 

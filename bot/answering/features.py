@@ -311,11 +311,12 @@ def _holds(name_word: str, found: set[str], text: str) -> bool:
     """Whether a passage (its matched question terms ``found``, its ``text``) holds a word of an asked name.
 
     A one-letter word (the O of "big O notation", the B of "Series B") is no term: it is looked for in the text,
-    as a capital standing alone ("O(n)", "P = NP").
+    as a capital standing alone ("O(n)", "P = NP"). So is another form of an asked number, which the question does not
+    say ("eighteenth" for "the 1700s", "ii" for "World War 2": question.py's ``_other_forms``).
     """
     if len(name_word) == 1 and name_word.isalpha():
         return re.search(rf"(?<![\w'’]){re.escape(name_word.upper())}(?![\w'’])", text) is not None
-    return name_word in found or _in_found(name_word, found)
+    return name_word in found or _in_found(name_word, found) or name_word in words(text)
 
 
 def _in_found(s: str, found: set[str]) -> bool:

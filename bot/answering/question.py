@@ -22,6 +22,7 @@ from index.text import (
     fold_letters,
     fold_months,
     fold_ordinals,
+    ordinal_word,
     reads_as_instruction,
     split_sentences,
     stem,
@@ -357,7 +358,7 @@ def name_groups(question: str) -> list[list[str]]:
         # An initialism keeps its last dot ("U.S." folds to "United States"; "U.S" would read as two letters).
         core = tok if re.fullmatch(r"(?:[A-Z]\.){2,}", tok) else tok.rstrip(".'’,").split("'")[0].split("’")[0]
         if core[:1].isdigit():
-            groups.append(words(core))
+            groups.append(words(core) + _other_forms(core, tokens[i - 1] if i else "", tokens[i + 1] if i + 1 < len(tokens) else ""))
             core = ""
         if core and ((i > 0 and core[0].isupper()) or (len(core) > 1 and core.isupper())):
             run_start = run_start if run else i
@@ -367,6 +368,20 @@ def name_groups(question: str) -> list[list[str]]:
             groups.append([w for w in words(" ".join(run)) if w not in STOPWORDS])
         run = []
     return [g for g in groups if g]
+
+
+_ROMAN = ["", "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi", "xvii", "xviii", "xix", "xx"]
+
+
+def _other_forms(number: str, before: str, after: str) -> list[str]:
+    """Other ways a passage writes a number the question asks about: the century of "the 1700s" ("18th century",
+    read as the index reads it, "eighteenth"), and the Roman numeral of a number in a name ("World War 2" and
+    "World War II")."""
+    if re.fullmatch(r"1?\d00", number) and after == "s":
+        return words(ordinal_word(int(number) // 100 + 1))
+    if before[:1].isupper() and number.isdigit() and 0 < int(number) < len(_ROMAN):
+        return [_ROMAN[int(number)]]
+    return []
 
 
 def _describes_the_answer(tokens: list[str], start: int, following: str) -> bool:
