@@ -396,7 +396,6 @@ def _describes_the_answer(tokens: list[str], start: int, following: str) -> bool
     return bool(after_wh) and following[:1].islower()
 
 
-
 def mentioned_words(text: str) -> set[str]:
     """Lower-case words of a text, possessives and punctuation stripped, aliases folded too."""
     raw = {w.lower().strip(".,?!;:'’\"") for w in re.findall(r"[\w$%.,+'’-]+", text)}

@@ -77,11 +77,12 @@ def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
 
 def _institution_goes_on(run: list[re.Match[str]], word: str) -> bool:
     """May ``word`` ("for", "and") carry on the name in ``run``? Only an institution's (see ``_INSTITUTIONS``)."""
-    words = [t.group(0).lower() for t in run]
+    said = [t.group(0).lower() for t in run]
     if word == "for":
-        return words[-1] in _INSTITUTIONS
-    if word == "and" and "of" in words:
-        return words[words.index("of") - 1] in _INSTITUTIONS if words.index("of") > 0 else False
+        return said[-1] in _INSTITUTIONS
+    if word == "and" and "of" in said:
+        of = said.index("of")
+        return of > 0 and said[of - 1] in _INSTITUTIONS
     return False
 
 
