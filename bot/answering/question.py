@@ -240,9 +240,10 @@ def analyse(question: str, vocab: Vocabulary, history: Sequence[Turn] = ()) -> Q
     stems = [[stem(w) for w in g] for g in groups]
     plural = bool(_PLURAL.search(question))
     focus = tuple(history)[-1].cited if history else ()
+    want = wanted(question)
     return Question(
-        question, wanted(question), list(out.values()), mentioned, [g for g in stems if g], vocab.common, plural,
-        asked_thing(question), focus,
+        question, want, list(out.values()), mentioned, [g for g in stems if g], vocab.common, plural,
+        asked_thing(question, want), focus,
     )  # fmt: skip
 
 
@@ -276,14 +277,14 @@ _FRAME_NOUNS = frozenset(
 )
 
 
-def asked_thing(question: str) -> tuple[str, ...]:
+def asked_thing(question: str, want: Want) -> tuple[str, ...]:
     """What a question counts ("how much nickel"), trades ("which country supplies germanium"), whose holder it asks
     ("who is the prime minister of") or which quantity it asks ("what is the population of"), as index terms; empty
-    when it asks none of these."""
+    when it asks none of these. ``want`` is the question's wanted kind (:func:`wanted`)."""
     # "What is the X of" asks a quantity or a name only when it wants one ("what is the population of", "what was the
     # nationality of"); otherwise X is what the question is about, often abstract ("what was the objective of the
     # proclamation", "the significance of the victory") and said otherwise in the answer.
-    quantity = _QUANTITY.search(question) if wanted(question).typed else None
+    quantity = _QUANTITY.search(question) if want.typed else None
     if m := (_MEASURED.search(question) or _TRADED.search(question)):
         words_ = [m.group(1)]
     elif m := (_OFFICE.search(question) or _HOLDER_OF.search(question.strip()) or quantity):
