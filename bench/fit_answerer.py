@@ -241,7 +241,9 @@ def fit_passage(items: list[Item], names: list[str]) -> tuple[Model, Model]:
     is a conditional logit over each answerable question's shortlist (which candidate holds it?),
     which ranks better than the pointwise fit (77.6% against 75.6% top-1 out of fold on SQuAD).
     """
-    cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
+    from bot.answering.features import ENCODED
+
+    cheap = [i for i, n in enumerate(names) if n not in ENCODED]
     weight = set_weights(items)
     kept = [it for it in items if len(it.features)]
     xs = [it.features for it in kept]
@@ -328,9 +330,10 @@ class Outcome:
 
 def rank(prefilter: Model, passage: Model, items: list[Item], names: list[str]) -> list[Outcome]:
     """Each question's chosen candidate and the refusal model's inputs."""
+    from bot.answering.features import ENCODED
     from bot.answering.model import evidence_score, gate, refusal_features
 
-    cheap = [i for i, n in enumerate(names) if n != "sentence_similarity"]
+    cheap = [i for i, n in enumerate(names) if n not in ENCODED]
     linear = passage.linear()
     out = []
     for it in items:

@@ -231,6 +231,18 @@ def test_wanted_span_missing_and_proximity():
     assert by_core(again, "The venture expects").features["wanted_span"] == 0.0
 
 
+def test_a_pair_is_compared_with_the_question_as_a_whole(real_bot):
+    # "It will produce ..." alone says nothing of the deposit asked about; with the sentence naming it, it does.
+    h = hit("Cove Capital will develop the Boguty tungsten deposit in Kazakhstan.\nIt will produce 12,000 tons a year from 2027.", title="")
+    cands, _ = candidates([h], lambda meta, offset: None)
+    answerer = real_bot.answerer
+    answerer.sentence_similarity(cands, answerer.encode("How much tungsten will the Boguty deposit produce?").vector)
+    alone, pair = by_core(cands, "It will"), by_core(cands, "It will", pair=True)
+    assert pair.features["sentence_similarity"] == alone.features["sentence_similarity"]
+    assert alone.features["passage_similarity"] == pytest.approx(alone.features["sentence_similarity"], abs=1e-6)
+    assert pair.features["passage_similarity"] > alone.features["passage_similarity"] + 0.1
+
+
 def test_novelty_length_rank_chunk_similarity_and_history():
     h1 = hit("Cove Capital will develop a tungsten deposit.", rank=0, dense=0.7)
     h2 = hit("Tau-Ken Samruk will hold the remaining 30% of the venture.", rank=3, dense=0.2)

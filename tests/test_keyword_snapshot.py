@@ -219,7 +219,8 @@ def test_index_build_stores_every_sentence_vector_so_answers_encode_none(tmp_pat
     hits = reader.search(QUESTION, k=8, vector=query.vector)
     embedder.texts.clear()
     decision = answerer.decide(QUESTION, hits, query=query)
-    assert decision.candidates and all("sentence_similarity" in c.features for c in decision.candidates)
+    # Both cosines are set (a cosine of exactly 0.0 is what compute() leaves for a candidate not shortlisted).
+    assert decision.candidates and all(c.features["sentence_similarity"] and c.features["passage_similarity"] for c in decision.candidates)
     assert not lines.intersection(embedder.texts), "a corpus sentence was encoded at question time"
 
     # A change embeds only the sentences that are new; a deleted sentence leaves the table.

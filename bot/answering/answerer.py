@@ -25,7 +25,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from bot.answering.candidates import Candidate, Excluded, candidates
-from bot.answering.features import Context, WordVectors, compute
+from bot.answering.features import ENCODED, Context, WordVectors, compute
 from bot.answering.model import GATES, AnswerModel, evidence_score, gate, pick_shortlist, refusal_features, sigmoid
 from bot.answering.question import Question, Vocabulary, analyse
 from bot.answering.shortanswer import span_features
@@ -140,13 +140,17 @@ class Answerer:
         return q, cands, excluded
 
     def sentence_similarity(self, cands: list[Candidate], vector: np.ndarray) -> None:
-        """Compare the candidates' core sentences with the query's vector (the index holds their vectors)."""
-        if not cands or "sentence_similarity" not in self.model.passage.names:
+        """Compare the candidates' core sentences, and pairs as a whole, with the query's vector (the index holds
+        every sentence's vector; a pair's is the normalised sum of its two)."""
+        if not cands or not set(ENCODED) & set(self.model.passage.names):
             return
-        cores = list(dict.fromkeys(c.core for c in cands))
-        sims = dict(zip(cores, (self.sentences(cores) @ np.asarray(vector, dtype=np.float32)).tolist(), strict=True))
+        sentences = list(dict.fromkeys(s for c in cands for s, _ in c.passage))
+        vectors = dict(zip(sentences, self.sentences(sentences), strict=True))
+        query = np.asarray(vector, dtype=np.float32)
         for c in cands:
-            c.features["sentence_similarity"] = float(sims[c.core])
+            c.features["sentence_similarity"] = float(vectors[c.core] @ query)
+            whole = np.sum([vectors[s] for s, _ in c.passage], axis=0)
+            c.features["passage_similarity"] = float(whole @ query) / max(float(np.linalg.norm(whole)), 1e-9)
 
     def decide(
         self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), query: EncodedText | None = None

@@ -23,6 +23,7 @@ from index.text import STOPWORDS, content_words, fold_letters, stem, terms, word
 
 FEATURES: dict[str, str] = {
     "sentence_similarity": "cosine of the question's and the core sentence's vectors (the embedding model)",
+    "passage_similarity": "cosine of the question's vector and the passage's: for a pair, the normalised sum of its two sentences' vectors (\"It will produce ...\" with the sentence naming what \"it\" is)",
     "chunk_similarity": "cosine of the question's and the retrieved chunk's vectors",
     "retrieval_rank": "1 / (1 + the chunk's place in the retrieval)",
     "coverage": "idf-weighted share of the question's terms (a follow-up's earlier turns at less weight) in the core sentence",
@@ -59,6 +60,9 @@ FEATURES: dict[str, str] = {
     "conversation_article": "a follow-up, and the passage is from an article the conversation's last answer quoted",
 }
 """Every feature the model may weigh, in weights-file order, with what it measures."""
+
+ENCODED = ("sentence_similarity", "passage_similarity")
+"""Features read from sentence vectors: the answerer computes them for the prefilter's shortlist only."""
 
 BM25_K1 = 1.5  # the usual BM25 constants (bm25s' defaults), over sentences instead of chunks
 BM25_B = 0.75
@@ -149,7 +153,8 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         extra = (matcher.found(c.context) | title_found[title]) - core if c.pair else title_found[title] - core
         everywhere = core | extra
         f = c.features
-        f["sentence_similarity"] = 0.0  # set for the shortlist only, by the answerer (it costs an encode)
+        for name in ENCODED:
+            f[name] = 0.0  # set for the shortlist only, by the answerer (it reads the index's sentence vectors)
         f["chunk_similarity"] = max(c.hit.dense, 0.0)
         f["retrieval_rank"] = 1.0 / (1 + c.rank)
         f["coverage"] = sum(t.weight for t in scored if t.stem in core) / total
