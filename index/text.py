@@ -243,6 +243,19 @@ ALIAS_NAMES: dict[str, frozenset[str]] = {
     "europeanunion": frozenset({"eu", "european", "union"}),
 }
 
+def alias_stretches(text: str) -> list[tuple[int, int, tuple[str, ...]]]:
+    """Where the alias table rewrites ``text``: (start, end, the terms that stretch indexes as). "Harbour Minerals
+    chief executive Greta Achterberg" holds the term "ceo" at the characters of "chief executive"."""
+    low = text.lower()
+    out = []
+    for pattern, replacement, hints in _ALIASES:
+        if any(h in low for h in hints):
+            for m in pattern.finditer(text):
+                folded = m.expand(replacement) if isinstance(replacement, str) else replacement(m)
+                out.append((m.start(), m.end(), tuple(terms(folded))))
+    return out
+
+
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*(?:\+[0-9]+)?")
 _NUMBER = re.compile(r"^\d[\d.,]*$")
 

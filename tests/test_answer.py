@@ -482,6 +482,14 @@ def test_unseen_names_and_countries_for_who():
     assert cands[0].features["unseen_name"] == 0.0
 
 
+def test_a_term_folded_from_several_words_stands_where_they_do():
+    # "chief executive" is the term "ceo": the name right after it is the nearest span, not the country further back.
+    h = hit('"We ship to buyers in Japan by sea," Redwood Mining chief executive Anna Berg said.', title="")
+    (c,) = featurize("Who is the chief executive of Redwood Mining?", [h])
+    assert c.spans[0][0].text == "Anna Berg" and c.spans[0][1] == 1.0
+    assert c.features["span_country_for_who"] == 0.0
+
+
 def test_the_metal_refers_back_to_tungsten_when_the_words_are_near_in_meaning():
     before = "Tungsten is considered a critical mineral."
     after = "The U.S. has not mined the metal since 2015."

@@ -19,7 +19,7 @@ from bot.answering.question import Question, Term, Want, corpus_spelling, same_c
 from bot.answering.spans import is_country, new_spans
 from index.facts import Span
 from index.keyword import WordTable
-from index.text import STOPWORDS, content_words, fold_letters, stem, terms, words
+from index.text import STOPWORDS, alias_stretches, content_words, fold_letters, stem, terms, words
 
 FEATURES: dict[str, str] = {
     "sentence_similarity": "cosine of the question's and the core sentence's vectors (the embedding model)",
@@ -359,6 +359,10 @@ def _ranked_spans(question: Question, sentence: str, found: set[str]) -> list[tu
         s = stem(fold_letters(word.strip("'’")))
         if s in found or any(_related(s, f) for f in found if len(f) >= 4 and len(s) >= 4 and s[:4] == f[:4]):
             positions.append(i)
+    # A term the alias table folds from several words ("chief executive" is "ceo") stands where those words do.
+    for start, end, folded in alias_stretches(sentence):
+        if found.intersection(folded):
+            positions += [i for i, tok in enumerate(tokens) if tok.start() < end and tok.end() > start]
     ranked = []
     for span in found_spans:
         first = next((i for i, t in enumerate(tokens) if t.end() > span.start), len(tokens))
