@@ -482,6 +482,13 @@ def test_unseen_names_and_countries_for_who():
     assert cands[0].features["unseen_name"] == 0.0
 
 
+def test_a_core_that_has_not_done_it_since_a_date_covers_when_it_was_last_done():
+    h = hit("The U.S. has not mined tungsten since 2015.\nThe U.S. mined tungsten in 2015.", title="")
+    cands = featurize("When did the United States last mine tungsten?", [h])
+    assert by_core(cands, "The U.S. has not").features["coverage"] == pytest.approx(1.0)
+    assert by_core(cands, "The U.S. mined").features["coverage"] < 0.9  # "last" is not said there
+
+
 def test_a_term_folded_from_several_words_stands_where_they_do():
     # "chief executive" is the term "ceo": the name right after it is the nearest span, not the country further back.
     h = hit('"We ship to buyers in Japan by sea," Redwood Mining chief executive Anna Berg said.', title="")

@@ -139,6 +139,7 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
     question_negates = _negated_words(question.text)
     question_forms = _word_forms(question.text)
     asks_last = bool(_LAST.search(question.text))
+    last = frozenset(t.stem for t in question.terms if _LAST.fullmatch(t.word))
     # Each word of the asked thing, and whether the articles use it anywhere (then it must be there as written).
     thing = {t: t in ctx.doc_freq or corpus_spelling(t, ctx.doc_freq) is not None for t in question.thing}
     soft = _SoftMatcher(question, cands, ctx.word_vectors, ctx.question_in_context) if ctx.word_vectors else None
@@ -150,6 +151,8 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
         # A core that points back ("The agreement was signed by ...") given with the sentence it points to says what
         # that sentence names: the pair's words count as the core's.
         core = matcher.found(c.text if c.pair and refers_back(c.core) else c.core)
+        if last and _NOT_SINCE.search(c.core):
+            core |= last  # "has not mined it since 2015" says when X last mined it, in its own words
         extra = (matcher.found(c.context) | title_found[title]) - core if c.pair else title_found[title] - core
         everywhere = core | extra
         f = c.features
