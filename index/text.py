@@ -243,9 +243,10 @@ ALIAS_NAMES: dict[str, frozenset[str]] = {
     "europeanunion": frozenset({"eu", "european", "union"}),
 }
 
+
 def alias_stretches(text: str) -> list[tuple[int, int, tuple[str, ...]]]:
-    """Where the alias table rewrites ``text``: (start, end, the terms that stretch indexes as). "Harbour Minerals
-    chief executive Greta Achterberg" holds the term "ceo" at the characters of "chief executive"."""
+    """Where the alias table rewrites ``text``: (start, end, the terms that stretch indexes as). "Redwood Mining
+    chief executive Anna Berg" holds the term "ceo" at the characters of "chief executive"."""
     low = text.lower()
     out = []
     for pattern, replacement, hints in _ALIASES:
