@@ -28,7 +28,7 @@ NUMBER_WORDS: dict[str, int] = {
 """Number words read as numbers ("one" is left out: "one of the firms" is rarely a quantity)."""
 
 SCALES: dict[str, float] = {
-    "thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6, "mln": 1e6,
+    "hundred": 1e2, "thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6, "mln": 1e6,
     "billion": 1e9, "bn": 1e9, "b": 1e9, "bln": 1e9, "trillion": 1e12, "tn": 1e12,
 }  # fmt: skip
 
@@ -93,8 +93,9 @@ _QTY = re.compile(
     r"(?P<cur>US\$|\$|€|£|¥|\b(?:USD|EUR|GBP|KZT)\s?)?"
     r"(?<![\w.])(?P<num>\d{1,3}(?:(?:,|\u00a0|\u202f|\u2009| )\d{3}(?!\d))+(?:\.\d+)?|\d+(?:\.\d+)?|(?P<word>"
     + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
-    + r")\b)(?![\w.]?\d)(?!(?:st|nd|rd|th)\b)"
-    r"(?:(?P<attached>k|m|bn|mn|b)\b|\s*-?\s*(?P<scale>thousand|million|billion|trillion|bn|mn|mln|bln|tn)\b)?"
+    # "one" only before a scale word: "one million people" is a quantity, "one of the firms" is not.
+    + r"|one(?=\s*-?\s*(?:hundred|thousand|million|billion|trillion)\b))\b)(?![\w.]?\d)(?!(?:st|nd|rd|th)\b)"
+    r"(?:(?P<attached>k|m|bn|mn|b)\b|\s*-?\s*(?P<scale>hundred|thousand|million|billion|trillion|bn|mn|mln|bln|tn)\b)?"
     r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b|pct\b)|\s+(?:of\s+)?(?P<curword>U\.S\.\s+dollars|"
     + "|".join(sorted(CURRENCY_WORDS, key=len, reverse=True))
     + r")\b)?",
@@ -142,7 +143,7 @@ def quantities(text: str) -> list[Quantity]:
     out = []
     for m in _QTY.finditer(text):
         if m.group("word"):
-            mantissa = float(NUMBER_WORDS[m.group("word").lower()])
+            mantissa = float(NUMBER_WORDS.get(m.group("word").lower(), 1))  # "one" is read before a scale word only
         else:
             mantissa = float(re.sub(r"[, \u00a0\u202f\u2009]", "", m.group("num")))
         scale_word = (m.group("scale") or m.group("attached") or "").lower()

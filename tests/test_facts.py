@@ -46,6 +46,13 @@ def test_a_number_of_several_thousands_groups_is_one_number():
     assert [q.value for q in quantities("between 2,000, 3,000 and 12,34")] == [2000, 3000, 12, 34]
 
 
+def test_one_before_a_scale_word_and_a_hundred_after_a_number_word_are_read():
+    assert [q.value for q in quantities("Approximately one million Protestants live there.")] == [1e6]
+    assert [q.value for q in quantities("It employs three hundred people.")] == [300]
+    assert quantities("One of the firms will build it.") == []  # "one" alone is rarely a quantity
+    assert [s.text for s in number_spans("It employs three hundred people.")] == ["three hundred people"]
+
+
 def test_an_ordinal_is_not_a_quantity_and_a_unit_is_kept():
     assert quantities("the 10th century") == []
     (q,) = quantities("it produces 12,000 mt a year")
