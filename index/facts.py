@@ -25,7 +25,8 @@ NUMBER_WORDS: dict[str, int] = {
     "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
     "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "dozen": 12,
 }  # fmt: skip
-"""Number words read as numbers ("one" is left out: "one of the firms" is rarely a quantity)."""
+"""Number words read as numbers. "one" is read only before a scale word ("one million"): "one of the firms" is
+rarely a quantity."""
 
 SCALES: dict[str, float] = {
     "hundred": 1e2, "thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6, "mln": 1e6,
