@@ -244,19 +244,6 @@ ALIAS_NAMES: dict[str, frozenset[str]] = {
 }
 
 
-def alias_stretches(text: str) -> list[tuple[int, int, tuple[str, ...]]]:
-    """Where the alias table rewrites ``text``: (start, end, the terms that stretch indexes as). "Redwood Mining
-    chief executive Anna Berg" holds the term "ceo" at the characters of "chief executive"."""
-    low = text.lower()
-    out = []
-    for pattern, replacement, hints in _ALIASES:
-        if any(h in low for h in hints):
-            for m in pattern.finditer(text):
-                folded = m.expand(replacement) if isinstance(replacement, str) else replacement(m)
-                out.append((m.start(), m.end(), tuple(terms(folded))))
-    return out
-
-
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*(?:\+[0-9]+)?")
 _NUMBER = re.compile(r"^\d[\d.,]*$")
 
@@ -355,6 +342,22 @@ def fold_aliases(text: str) -> str:
             if folded != text:
                 text, lower = folded, folded.lower()
     return text
+
+
+# Cached by text as _words is: the answer step reads the same corpus sentences question after question, and these
+# are the alias passes whose cost made _words a cache.
+@lru_cache(maxsize=16384)
+def alias_stretches(text: str) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+    """Where the alias table rewrites ``text``: (start, end, the terms that stretch indexes as). "Redwood Mining
+    chief executive Anna Berg" holds the term "ceo" at the characters of "chief executive"."""
+    lower = text.lower()
+    out = []
+    for pattern, repl, hints in _ALIASES:
+        if any(hint in lower for hint in hints):
+            for m in pattern.finditer(text):
+                folded = m.expand(repl) if isinstance(repl, str) else repl(m)
+                out.append((m.start(), m.end(), tuple(terms(folded))))
+    return tuple(out)
 
 
 @lru_cache(maxsize=16384)
