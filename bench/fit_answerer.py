@@ -241,9 +241,7 @@ def fit_passage(items: list[Item], names: list[str]) -> tuple[Model, Model]:
     is a conditional logit over each answerable question's shortlist (which candidate holds it?),
     which ranks better than the pointwise fit (77.6% against 75.6% top-1 out of fold on SQuAD).
     """
-    from bot.answering.features import ENCODED
-
-    cheap = [i for i, n in enumerate(names) if n not in ENCODED]
+    cheap = _cheap_columns(names)
     weight = set_weights(items)
     kept = [it for it in items if len(it.features)]
     xs = [it.features for it in kept]
@@ -289,6 +287,13 @@ def fit_conditional_logit(
     return result.x, 0.0, mean, scale
 
 
+def _cheap_columns(names: list[str]) -> list[int]:
+    """The columns the prefilter reads: every feature but those read from sentence vectors (features.ENCODED)."""
+    from bot.answering.features import ENCODED
+
+    return [i for i, n in enumerate(names) if n not in ENCODED]
+
+
 def _shortlist(prefilter: Model, it: Item, cheap: list[int], names: list[str]) -> np.ndarray:
     """As the answerer shortlists (model.pick_shortlist): the prefilter's best among the candidates the gates pass."""
     from bot.answering.model import pick_shortlist
@@ -330,10 +335,9 @@ class Outcome:
 
 def rank(prefilter: Model, passage: Model, items: list[Item], names: list[str]) -> list[Outcome]:
     """Each question's chosen candidate and the refusal model's inputs."""
-    from bot.answering.features import ENCODED
     from bot.answering.model import evidence_score, gate, refusal_features
 
-    cheap = [i for i, n in enumerate(names) if n not in ENCODED]
+    cheap = _cheap_columns(names)
     linear = passage.linear()
     out = []
     for it in items:
