@@ -17,6 +17,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from bot.types import Turn
+from index.facts import NUMBER_WORDS
 from index.text import (
     STOPWORDS,
     fold_letters,
@@ -100,6 +101,9 @@ _OWNED = r"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+)?(?:[\w-
 _TIME_NOUNS = r"year|years|date|month|day|century|centuries|decade|decades|time|period|era|age|season|week"
 _MONEY_WORDS = r"cost|costs|costing|price|prices|paid|pay|pays|spend|spent|worth|budget|funding|fund|revenue|salary|fee|fees|invest|invested|investment|loan|money|raise|raised|earn|earned|sold for|value"
 
+# Up to three words before a question word ("And when", "In 2024 who"), none of them a question word itself: in "What
+# gained ground when Arab nationalism suffered?" the "when" is a conjunction.
+_LEAD = r"^\s*(?:(?!(?:what|which|how|why)\b)\w+\s+){0,3}?"
 # "which X", "what X", "what was the X", "which two X": the class noun X says what is wanted.
 _WH = r"\b(?:which|what)\s+(?:(?:is|was|are|were)\s+(?:the\s+|an?\s+)?)?(?:\w+\s+)?"
 
@@ -115,21 +119,33 @@ _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     # ("era" would make it a time). "What does the name X mean?" asks for a meaning: a verb comes first there.
     (re.compile(r"\b(?:what|which)\s+(?:(?!(?:is|was|are|were|does|did|do)\b)[\w-]+\s+){0,2}names?\s+(?:is|was|are|were|did|does|do|has|had|will|would|could|can)\b", re.I), Want.NAME),
     (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
-    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?when\b|{_WH}(?:{_TIME_NOUNS})\b|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
+    # A time noun followed by a capitalised word is part of a name ("What was the Seven Years War?"), and followed by
+    # a class noun it describes that noun ("what present day county").
+    (re.compile(rf"{_LEAD}when\b|{_WH}(?:{_TIME_NOUNS})\b(?!\s+(?-i:[A-Z])|\s+(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_NAME_NOUNS})\b)|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
     # "What is the planned annual output?", "What are the estimated ore reserves?" count a thing, like "how much".
     (re.compile(rf"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the|its|their)\s+(?:[\w-]+\s+){{0,2}}?(?:{_QUANTITY_NOUNS})\b", re.I), Want.AMOUNT),
     # "How much will it produce?" counts a thing: "70%" is no answer to it (but "how much of the world's supply" may be).
     # "How much more/less ..." compares, in a share as often as an amount.
     (re.compile(r"\bhow\s+(?:many|much)\b(?!\s+(?:of|percent|per\s+cent|more|less|fewer|greater|higher|lower|larger|smaller|bigger)\b)", re.I), Want.AMOUNT),
     (re.compile(r"\bhow\s+(?:many|much|large|big|high|tall|far|deep|wide|heavy|old|fast|often|long)\b|\b(?:what|which)\s+(?:is|was|were|are)\s+the\s+(?:\w+\s+)?(?:number|amount|size|population|quantity|height|length|width|depth|distance|area|weight|speed|capacity|total)\b|\b(?:what|which)\s+(?:number|amount|size|quantity)\b", re.I), Want.NUMBER),
-    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?(?:who|whom|whose)\b|{_WH}(?:{_PERSON_NOUNS})\b|^\s*name\s+(?:the\s+)?(?:\w+\s+)?(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
-    (re.compile(rf"^\s*(?:\w+\s+){{0,3}}?where\b|{_WH}(?:{_PLACE_NOUNS})\b", re.I), Want.PLACE),
+    (re.compile(rf"{_LEAD}(?:who|whom|whose)\b|{_WH}(?:{_PERSON_NOUNS})\b|^\s*name\s+(?:the\s+)?(?:\w+\s+)?(?:{_PERSON_NOUNS})\b", re.I), Want.PERSON),
+    (re.compile(rf"{_LEAD}where\b|{_WH}(?:{_PLACE_NOUNS})\b", re.I), Want.PLACE),
     (re.compile(rf"{_WH}(?:{_NAME_NOUNS})\b|^\s*name\s+(?:the\s+)?(?:\w+\s+)?(?:{_NAME_NOUNS})\b|\bwhat\s+(?:is|was)\s+the\s+name\b|\bwhat\s+(?:is|was|were|are)\s+\w+\s+called\b", re.I), Want.NAME),
 ]  # fmt: skip
 
 
+# "When a commission reached no decision, what happened?", "After Braddock died, who ...": a clause put before the
+# question word sets the scene; the question is what follows the comma.
+_FRONTED_CLAUSE = re.compile(
+    r"^\s*(?:when|if|while|after|before|since|once|although|though|because|as|unless|until|whenever)\b[^,?]*,\s*(?=(?:what|which|who|whom|whose|where|when|how|why)\b)",
+    re.I,
+)
+
+
 def wanted(question: str) -> Want:
     """What kind of answer ``question`` asks for (the first rule that matches wins)."""
+    if fronted := _FRONTED_CLAUSE.match(question):
+        question = question[fronted.end() :]
     for pattern, want in _WANT_RULES:
         if pattern.search(question):
             return want
@@ -250,9 +266,30 @@ def analyse(question: str, vocab: Vocabulary, history: Sequence[Turn] = ()) -> Q
 # "How much nickel", "how many new jobs": the noun a quantity question counts (time units and money aside:
 # those ask for a duration or an amount, whatever they are of).
 _MEASURED = re.compile(r"\bhow\s+(?:much|many)\s+(?:(?:new|more|extra|[a-z]+(?:al|ic|ive|ous|ful|ern))\s+)?([a-z][a-z-]{2,})\b", re.I)
+# Words in a thing's place that are no thing: units of time and money ask for a duration or an amount, a number
+# counts ("who were two of"), and "who is responsible for" or "who was in charge of" asks for no office.
 _NOT_A_THING = frozenset(
-    stem(w) for w in ["money", "time", "years", "months", "weeks", "days", "hours", "minutes", "decades", "centuries", "times", "more", "less", "did", "does", "do", "is", "was", "are", "were", "will", "would", "has", "have", "had", "can", "could", "of"]
-)
+    stem(w)
+    for w in [*NUMBER_WORDS, "one", "money", "time", "years", "months", "weeks", "days", "hours", "minutes", "decades", "centuries", "times",
+              "more", "less", "did", "does", "do", "is", "was", "are", "were", "will", "would", "has", "have", "had", "can", "could", "of",
+              "responsible", "charge"]
+)  # fmt: skip
+# Things a passage answers without naming them:
+# - a relation between people, as often written from the other side ("Ogedei's grandson Kaidu" answers "Who was
+#   Kaidu's grandfather?");
+# - a nationality or faith, by its adjective ("the Spanish inventor");
+# - a measure, by its unit ("94 pounds" for "what is the weight").
+# ("How many people" stays a thing: "12,000 tons" is no head count, though "60,000 settlers" is one.)
+_SAID_WITHOUT = frozenset(
+    stem(w)
+    for w in ["father", "mother", "parent", "parents", "son", "sons", "daughter", "daughters", "child", "children", "brother", "brothers",
+              "sister", "sisters", "sibling", "siblings", "grandfather", "grandmother", "grandparent", "grandson", "granddaughter",
+              "grandchild", "uncle", "aunt", "nephew", "niece", "cousin", "wife", "husband", "spouse", "widow", "widower", "heir",
+              "ancestor", "descendant", "successor", "predecessor", "rival", "rivals", "ally", "allies", "enemy", "enemies", "friend",
+              "opponent", "mentor", "teacher", "pupil", "patron",
+              "nationality", "religion", "ethnicity", "faith",
+              "weight", "height", "length", "width", "depth", "distance", "area", "speed", "temperature", "age"]
+)  # fmt: skip
 
 
 # "Who is the president of Brazil?", "who was the finance minister of ...": the office whose holder is asked, with
@@ -267,7 +304,12 @@ _TRADED = re.compile(
 )
 _QUANTITY = re.compile(r"\bwhat\s+(?:is|was|are|were)\s+the\s+(?:([a-z]+)\s+)?([a-z]{3,})\s+(?:of|for|on|in)\b", re.I)
 # Words before an office or quantity that do not change what it is ("the former president", "the total cost").
-_ANY_HOLDER = frozenset(stem(w) for w in ["former", "current", "new", "first", "last", "next", "previous", "present", "late", "then", "total", "main", "overall", "exact", "annual", "average", "estimated", "expected"])
+# "Who was made governor of" asks for the governor: so do "named", "appointed", "elected".
+_ANY_HOLDER = frozenset(
+    stem(w)
+    for w in ["former", "current", "new", "first", "last", "next", "previous", "present", "late", "then", "total", "main", "primary", "principal",
+              "overall", "exact", "annual", "average", "estimated", "expected", "made", "named", "appointed", "elected", "chosen", "crowned"]
+)  # fmt: skip
 # Nouns that only frame what is asked ("What is the name of ...", "the share of"): the thing is the words around them.
 _FRAME_NOUNS = frozenset(
     stem(w)
@@ -293,7 +335,7 @@ def asked_thing(question: str, want: Want) -> tuple[str, ...]:
         return ()
     # Folded as the index folds them, so "tonnes" is the "ton" of "12,000 mt" and "chief executive" the "ceo".
     folded = terms(" ".join(words_))
-    return tuple(s for s in folded if s not in _NOT_A_THING and s not in _ANY_HOLDER and s not in _FRAME_NOUNS)
+    return tuple(s for s in folded if s not in _NOT_A_THING and s not in _ANY_HOLDER and s not in _FRAME_NOUNS and s not in _SAID_WITHOUT)
 
 
 def without_instructions(question: str) -> str:
