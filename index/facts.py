@@ -238,6 +238,13 @@ _TIME_PATTERNS = [
     re.compile(rf"\b(?:(?:early|mid|late)-?)?{_YEAR}s?(?:\s*(?:-|–|to|and|until)\s*{_YEAR}s?)?(?:\s*(?:AD|BC|CE|BCE)\b)?", re.I),
     re.compile(r"\b(?:AD|BC)\s+\d{1,4}\b"),
     re.compile(r"\b\d{1,4}\s+(?:AD|BC|CE|BCE)\b"),  # "800 CE": a year of under four digits says its era
+    # "began in 911 as a fiefdom", "until 987,": a three-digit year after a preposition of time, where no noun follows
+    # (so not "in 300 villages").
+    re.compile(
+        r"\b(?:in|by|until|till|since|from|before|after|circa)\s+(?P<year>[1-9]\d{2})\b"
+        r"(?=\s*(?:[,.;:)]|$)|\s+(?:as|and|when|while|under|the|a|an|by|with|it|he|she|they|his|her|its|their|was|were|had)\b)",
+        re.I,
+    ),
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
     re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:yesterday|today|tomorrow)\b|\b(?:this|last|next)\s+(?:year|month|week)\b", re.I),
 ]
@@ -266,12 +273,13 @@ def times(text: str) -> list[Span]:
     found: list[Span] = []
     for pattern in _TIME_PATTERNS:
         for m in pattern.finditer(text):
-            span = m.group(0).strip()
+            group = "year" if "year" in pattern.groupindex else 0  # the year without its preposition
+            span, start = m.group(group).strip(), m.start(group)
             if not span or not re.search(r"\d|century|centuries|day|year|month|week|yesterday|today|tomorrow", span, re.I):
                 continue  # a month name alone ("May") is too often a word
             if re.fullmatch(rf"{_YEAR}", span) and _NOT_A_YEAR.match(text, m.end()):
                 continue
-            found.append(Span(span, m.start(), m.start() + len(span), "time"))
+            found.append(Span(span, start, start + len(span), "time"))
     return _longest(found)
 
 

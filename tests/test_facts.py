@@ -81,6 +81,11 @@ def test_dates_in_every_spelling(text: str, iso: str):
         ("1700 tons of ore", []),  # an amount, not a year
         ("May he rest", []),  # a month name alone is too often a word
         ("by 800 CE", ["800 CE"]),  # a year of three digits with its era
+        # ... or after a preposition of time where no noun follows it
+        ("The duchy began in 911 as a fiefdom.", ["911"]),
+        ("He ruled until 987, when he died.", ["987"]),
+        ("Troops camped in 300 villages.", []),
+        ("from 500 to 600 people", []),
     ],
 )
 def test_times(text: str, expected: list[str]):
