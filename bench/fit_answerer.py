@@ -55,7 +55,9 @@ WEIGHTS = ROOT / "bot" / "answering" / "weights.json"
 L2 = 1.0  # ridge penalty on the standardised weights (the bias is not penalised)
 SHORTLIST = 6  # candidates per question whose sentence the embedding model encodes at answer time (see the README)
 MAX_ANSWERABLE_REFUSED = 0.05  # the refusal rule: see choose_threshold
-SPAN_PRECISION = 0.75  # the short-answer rule: see choose_span_threshold
+# The short-answer rule (choose_span_threshold). 80%, not 75%, since a span counts as right when it says the gold
+# with more words ("US$14.4 billion"): the bar keeps the bold answers about as often right as under exact match.
+SPAN_PRECISION = 0.80
 
 
 # -- extraction: the real retrieval and features, once per question -----------------------------------------------
@@ -449,10 +451,12 @@ def _gold_in(o: Outcome) -> bool:
 
 # -- the short answer ---------------------------------------------------------------------------------------
 def span_rows(outcomes: list[Outcome], threshold: float) -> list[tuple[dict, float, float, Outcome]]:
-    """(span features, EM, F1, outcome) for every answered question whose chosen sentence has a span to show."""
+    """(span features, right, F1, outcome) for every answered question whose chosen sentence has a span to show. A span
+    is right when it matches a gold answer exactly or says one as whole words (``bot.evaluate.span_holds``): the news
+    sets' facts are the least a right answer holds, so "US$14.4 billion" is right for "14.4 billion"."""
     from bot.answering.question import Want
     from bot.answering.shortanswer import span_feature_values
-    from bot.evaluate import span_scores
+    from bot.evaluate import span_holds, span_scores
 
     rows = []
     for o in outcomes:
@@ -463,8 +467,10 @@ def span_rows(outcomes: list[Outcome], threshold: float) -> list[tuple[dict, flo
             continue
         feats = span_feature_values(Want(o.item.want), spans, o.probability)
         text = spans[0][0]
-        em, f1 = span_scores(text, [v for g in o.item.facts for v in g]) if o.item.answerable else (0.0, 0.0)
-        rows.append((feats, em, f1, o))
+        golds = [v for g in o.item.facts for v in g]
+        em, f1 = span_scores(text, golds) if o.item.answerable else (0.0, 0.0)
+        right = float(em == 1.0 or (o.item.answerable and span_holds(text, golds)))
+        rows.append((feats, right, f1, o))
     return rows
 
 
@@ -479,7 +485,8 @@ def fit_span(rows) -> Model | None:
 
 
 def choose_span_threshold(model: Model | None, rows) -> float:
-    """The short-answer rule: the lowest threshold at which the spans shown are exactly right at least 75% of the time."""
+    """The short-answer rule: the lowest threshold at which the spans shown are right (see :func:`span_rows`) at least
+    ``SPAN_PRECISION`` of the time."""
     if model is None or not rows:
         return 1.0
     names = model.names
@@ -515,20 +522,22 @@ def folds_of(items: list[Item], k: int, story_of: dict[str, str]) -> dict[str, i
 
 def report(outcomes: list[Outcome], threshold_of, span_of) -> dict[str, float]:
     """Issue 10's figures for decisions taken out of fold."""
-    from bot.evaluate import answer_words, span_scores
+    from bot.evaluate import answer_words, span_holds, span_scores
 
     ans = [o for o in outcomes if o.item.answerable]
     una = [o for o in outcomes if not o.item.answerable]
     answered = [o for o in outcomes if o.best >= 0 and o.probability >= threshold_of(o)]
-    shown_em = shown_f1 = 0.0
+    shown_em = shown_f1 = shown_right = 0.0
     shown = 0
     for o in answered:
         span = span_of(o)
         if span and o.item.answerable:
-            em, f1 = span_scores(span, [v for g in o.item.facts for v in g])
+            golds = [v for g in o.item.facts for v in g]
+            em, f1 = span_scores(span, golds)
             shown += 1
             shown_em += em
             shown_f1 += f1
+            shown_right += em == 1.0 or span_holds(span, golds)
     a = max(1, len(ans))
     return {
         "questions": len(outcomes),
@@ -543,6 +552,7 @@ def report(outcomes: list[Outcome], threshold_of, span_of) -> dict[str, float]:
         "spans_shown": shown / a,
         "span_em_shown": shown_em / shown if shown else 0.0,
         "span_f1_shown": shown_f1 / shown if shown else 0.0,
+        "span_right_shown": shown_right / shown if shown else 0.0,  # exact, or saying the gold as whole words
         "span_em_all": shown_em / a,
         "span_f1_all": shown_f1 / a,
     }
@@ -668,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.refusal_rule == "score"
                     else f"highest threshold refusing at most {MAX_ANSWERABLE_REFUSED:.0%} of the answerable questions the gates pass (fit set)"
                 ),
-                "span_threshold": f"lowest threshold at which shown spans are exactly right >= {SPAN_PRECISION:.0%} (fit set)",
+                "span_threshold": f"lowest threshold at which shown spans are right (exact or holding the gold) >= {SPAN_PRECISION:.0%} (fit set)",
             },
             "out_of_fold": {name: {k: round(v, 4) for k, v in fig.items()} for name, fig in figures.items()},
         },

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.evaluate import EvalFileError, EvalRow, Figures, open_eval, read_rows, run_eval, span_scores, squad_normalize
+from bot.evaluate import EvalFileError, EvalRow, Figures, open_eval, read_rows, run_eval, span_holds, span_scores, squad_normalize
 from bot.types import REFUSAL, Answer, Citation, Turn
 
 
@@ -19,6 +19,14 @@ def test_squad_normalisation_and_span_scores():
     assert em == 0.0 and f1 == pytest.approx(2 / 3)
     assert span_scores("Paris", ["Rome", "paris"]) == (1.0, 1.0)
     assert span_scores("Paris", ["Rome"]) == (0.0, 0.0)
+
+
+def test_a_span_holds_a_gold_answer_said_as_whole_words():
+    """A short answer that says the gold with its unit or currency is right, though not an exact match."""
+    assert span_holds("US$14.4 billion", ["14.4 billion"]) and span_holds("6,600 tonnes", ["6600"])
+    assert span_holds("April 3, 2023", ["April 3"])
+    assert not span_holds("1995", ["5"]) and not span_holds("1.5 million", ["5 million"]) and not span_holds("10", ["1"])
+    assert not span_holds("Paris", ["Rome", ""])
 
 
 def _answer(text: str, quotes: list[str], short: str | None = None, hits: list[str] = ()) -> Answer:
@@ -45,6 +53,7 @@ def test_figures_count_each_measure():
     table = dict(f.rows())
     assert table["answerable questions refused"] == "33.3% (1/3)"
     assert table["short answer EM / F1 over the spans shown"] == "50.0% / 50.0%"
+    assert table["short answers shown holding a gold answer"] == "50.0% (1/2)"
     assert table["median answer length (answers given)"] == "4 words"
 
 

@@ -68,9 +68,10 @@ def test_question_about_a_thing_the_corpus_never_mentions_is_refused(real_bot):
 
 # A fixed sample of the open SQuAD 2.0 split: the floors sit a little below what the committed weights reach on it
 # (`newsbot eval ../shared/eval/squad --sample 400 --seed 10`); the figures are in the README's "How it answers".
-# Measured at the committed weights: 70.8% / 90.4% / 44.2% / 83.3% (12 spans shown; 2026-12-07, after the negation
-# and opposite-word features: the unanswerable floor was 21%).
-SQUAD_FLOORS = {"first_sentence": 0.66, "answerable_answered": 0.86, "unanswerable_refused": 0.40, "span_em_shown": 0.75}
+# Measured at the committed weights (2026-12-07, ninth session): 72.6% / 90.9% / 47.5%, and of the 12 spans shown 83.3%
+# right and 66.7% exactly so. The span model learns "right" as exact or saying the gold in more words ("for 10 years"
+# for "10 years"), so the exact-match floor went from 75% to 60% when that label came in; the right floor is new.
+SQUAD_FLOORS = {"first_sentence": 0.66, "answerable_answered": 0.86, "unanswerable_refused": 0.40, "span_right_shown": 0.75, "span_em_shown": 0.60}
 
 
 @pytest.mark.skipif(not (SQUAD / "questions.jsonl").exists(), reason="../shared/eval/squad is not beside this clone")
@@ -85,6 +86,7 @@ def test_squad_sample_holds_its_floor(tmp_path_factory: pytest.TempPathFactory, 
         "first_sentence": figures.first_sentence / figures.answerable,
         "answerable_answered": 1 - figures.answerable_refused / figures.answerable,
         "unanswerable_refused": figures.unanswerable_refused / figures.unanswerable,
+        "span_right_shown": figures.right_shown / max(1, figures.spans_shown),
         "span_em_shown": figures.em_shown / max(1, figures.spans_shown),
     }
     for name, floor in SQUAD_FLOORS.items():
