@@ -121,6 +121,13 @@ def by_core(cands: list[Candidate], start: str, pair: bool = False) -> Candidate
         # A time noun that is part of a name, or that describes a class noun, asks for no time.
         ("What was the Seven Years War?", Want.ANY),
         ("What present day county is the town in?", Want.ANY),
+        ("The project: when does production begin?", Want.TIME),
+        # A sum asked without "how much": how expensive, what something was worth.
+        ("How expensive will the mine be to build?", Want.MONEY),
+        ("What was trade between the two countries worth last year?", Want.MONEY),
+        # A quantity noun asked with "what" before its verb counts a thing.
+        ("What yearly production is the project aiming for?", Want.AMOUNT),
+        ("What annual output has the company said it could reach?", Want.AMOUNT),
         ("What did the ministry say?", Want.ANY),
     ],
 )

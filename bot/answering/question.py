@@ -114,7 +114,8 @@ _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     (re.compile(r"\b(?:what|which)\s+(?:(?:is|was|are|were|will\s+be)\s+(?:the|its|their)\s+)?(?:[\w-]+\s+){0,2}?rates?\b|\bat\s+what\s+rates?\b", re.I), Want.RATE),
     # "By how much did prices rise?" asks for a change, said as a share as often as an amount: any figure.
     (re.compile(r"\bby\s+how\s+(?:much|many)\b|\bhow\s+much\b.*\b(?:rise|rose|risen|fall|fell|fallen|grow|grew|grown|increase|increased|decrease|decreased|drop|dropped|climb|climbed|jump|jumped|change|changed)\b", re.I), Want.NUMBER),
-    (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|{_WH}(?:{_MONEY_NOUNS}){_HEAD}|^\s*what\b.*\bworth\s*\?*\s*$", re.I), Want.MONEY),
+    # "How expensive will it be to build?", "What was trade between them worth last year?" ask for a sum too.
+    (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|\bhow\s+(?:expensive|costly|pricey)\b|{_WH}(?:{_MONEY_NOUNS}){_HEAD}|^\s*what\b.*\bworth\b", re.I), Want.MONEY),
     # "What Chinese era name did he adopt?", "By what other name was it known?": a name, whatever the words before it
     # ("era" would make it a time). "What does the name X mean?" asks for a meaning: a verb comes first there.
     (re.compile(r"\b(?:what|which)\s+(?:(?!(?:is|was|are|were|does|did|do)\b)[\w-]+\s+){0,2}names?\s+(?:is|was|are|were|did|does|do|has|had|will|would|could|can)\b", re.I), Want.NAME),
@@ -122,8 +123,9 @@ _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     # A time noun followed by a capitalised word is part of a name ("What was the Seven Years War?"), and followed by
     # a class noun it describes that noun ("what present day county").
     (re.compile(rf"{_LEAD}when\b|{_WH}(?:{_TIME_NOUNS})\b(?!\s+(?-i:[A-Z])|\s+(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_NAME_NOUNS})\b)|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
-    # "What is the planned annual output?", "What are the estimated ore reserves?" count a thing, like "how much".
-    (re.compile(rf"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the|its|their)\s+(?:[\w-]+\s+){{0,2}}?(?:{_QUANTITY_NOUNS})\b", re.I), Want.AMOUNT),
+    # "What is the planned annual output?", "What are the estimated ore reserves?" count a thing, like "how much"; so
+    # does "What yearly production is it aiming for?" (but "What production did the theatre stage?" asks for a title).
+    (re.compile(rf"\b(?:what|which)\s+(?:is|was|are|were|will\s+be)\s+(?:the|its|their)\s+(?:[\w-]+\s+){{0,2}}?(?:{_QUANTITY_NOUNS})\b|\b(?:what|which)\s+(?:[\w-]+\s+){{0,2}}?(?:{_QUANTITY_NOUNS})\s+(?:is|was|are|were|has|have|had|will|would|could|can|should)\b", re.I), Want.AMOUNT),
     # "How much will it produce?" counts a thing: "70%" is no answer to it (but "how much of the world's supply" may be).
     # "How much more/less ..." compares, in a share as often as an amount.
     (re.compile(r"\bhow\s+(?:many|much)\b(?!\s+(?:of|percent|per\s+cent|more|less|fewer|greater|higher|lower|larger|smaller|bigger)\b)", re.I), Want.AMOUNT),
@@ -135,9 +137,11 @@ _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
 
 
 # "When a commission reached no decision, what happened?", "After Braddock died, who ...": a clause put before the
-# question word sets the scene; the question is what follows the comma.
+# question word sets the scene; the question is what follows the comma. So does a topic before a colon ("The
+# project: when does production begin?").
 _FRONTED_CLAUSE = re.compile(
-    r"^\s*(?:when|if|while|after|before|since|once|although|though|because|as|unless|until|whenever)\b[^,?]*,\s*(?=(?:what|which|who|whom|whose|where|when|how|why)\b)",
+    r"^\s*(?:(?:when|if|while|after|before|since|once|although|though|because|as|unless|until|whenever)\b[^,?]*,|[^:?]*:)\s*"
+    r"(?=(?:what|which|who|whom|whose|where|when|how|why)\b)",
     re.I,
 )
 
