@@ -149,12 +149,18 @@ def test_a_share_is_no_answer_to_how_much_a_thing_is():
     assert "two" in [s.text for s in number_spans(made)]  # a plain number still: "how old" may want the 25 of "25 years"
 
 
-def test_a_sum_of_money_is_no_answer_to_a_rate():
-    assert "money" not in Want.RATE.span_kinds and {"percent", "number"} <= Want.RATE.span_kinds
-    loan = hit("The bank will lend $850 million to the venture.\nThe loan carries a 4.5% interest rate.", title="")
-    cands = featurize("What interest rate will the bank charge on the loan?", [loan])
+def test_a_sum_of_money_or_a_plain_amount_is_no_answer_to_a_rate():
+    assert "money" not in Want.RATE.span_kinds and {"percent", "rate"} <= Want.RATE.span_kinds
+    loan = hit(
+        "The bank will lend $850 million to the venture.\nThe deposits hold 1,676,200 tons of ore.\n"
+        "The loan carries a 4.5% interest rate.\nThe plant will treat 40 tonnes a day.",
+        title="",
+    )
+    cands = featurize("At what rate will the loan be repaid?", [loan])
     assert by_core(cands, "The bank will lend").features["wanted_missing_figure"] == 1.0
+    assert by_core(cands, "The deposits hold").features["wanted_missing_figure"] == 1.0  # a figure, but per nothing
     assert by_core(cands, "The loan carries").features["wanted_span"] == 1.0
+    assert [s.text for s, _ in by_core(cands, "The plant will").spans] == ["40 tonnes"]  # a figure per something
 
 
 def test_key_terms_weigh_rare_words_more_and_flag_names_and_unseen_words():

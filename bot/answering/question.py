@@ -66,7 +66,7 @@ _SPAN_KINDS = {
     Want.AMOUNT: frozenset({"count", "money"}),  # "count": a number outside a length of time (answering/spans.py)
     Want.MONEY: frozenset({"money"}),
     Want.PERCENT: frozenset({"percent"}),
-    Want.RATE: frozenset({"percent", "number"}),
+    Want.RATE: frozenset({"percent", "rate"}),  # "rate": a number per something (answering/spans.py)
     Want.TIME: frozenset({"time", "duration"}),  # "when will it start?" - "within three years"
     Want.DURATION: frozenset({"duration"}),
     Want.ANY: frozenset(),

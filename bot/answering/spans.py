@@ -31,6 +31,7 @@ _OPENERS = frozenset(
     {"several", "every", "another", "various", "numerous", "multiple", "overall", "meanwhile", "however", "still", "later", "earlier",
      "instead", "indeed", "moreover", "furthermore", "nevertheless", "nonetheless", "thus", "hence", "today", "yesterday", "tomorrow"}
 )
+_PER = re.compile(r"\s*(?:per|a|an|each|every|/)\s*\w", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W_][\w'’.&+-]*[\w+]|[^\W_]")
 
 
@@ -129,6 +130,9 @@ def _spans(text: str, kind_list: tuple[str, ...], common: frozenset[str]) -> tup
         out += [n for n in name_spans(text, common) if not any(a < n.end and n.start < b for a, b in taken)]
     if kinds & {"number", "money", "percent", "count"}:
         out += [s for s in number_spans(text, counts="count" in kinds) if s.kind in kinds]
+    if "rate" in kinds:
+        # A rate is a figure per something ("12 per 1,000", "40 tonnes a day"); "1.7 million tons of ore" is none.
+        out += [Span(s.text, s.start, s.end, "rate") for s in number_spans(text) if s.kind == "number" and _PER.match(text, s.end)]
     if "time" in kinds:
         out += times(text)
     if "duration" in kinds:
