@@ -153,7 +153,8 @@ def test_a_sum_of_money_or_a_plain_amount_is_no_answer_to_a_rate():
     assert "money" not in Want.RATE.span_kinds and {"percent", "rate"} <= Want.RATE.span_kinds
     loan = hit(
         "The bank will lend $850 million to the venture.\nThe deposits hold 1,676,200 tons of ore.\n"
-        "The loan carries a 4.5% interest rate.\nThe plant will treat 40 tonnes a day.",
+        "The loan carries a 4.5% interest rate.\nThe plant will treat 40 tonnes a day.\n"
+        "The venture has 20 assets across the region.",
         title="",
     )
     cands = featurize("At what rate will the loan be repaid?", [loan])
@@ -161,6 +162,7 @@ def test_a_sum_of_money_or_a_plain_amount_is_no_answer_to_a_rate():
     assert by_core(cands, "The deposits hold").features["wanted_missing_figure"] == 1.0  # a figure, but per nothing
     assert by_core(cands, "The loan carries").features["wanted_span"] == 1.0
     assert [s.text for s, _ in by_core(cands, "The plant will").spans] == ["40 tonnes"]  # a figure per something
+    assert by_core(cands, "The venture has").features["wanted_missing_figure"] == 1.0  # "assets" is no "a"
 
 
 def test_key_terms_weigh_rare_words_more_and_flag_names_and_unseen_words():

@@ -31,7 +31,8 @@ _OPENERS = frozenset(
     {"several", "every", "another", "various", "numerous", "multiple", "overall", "meanwhile", "however", "still", "later", "earlier",
      "instead", "indeed", "moreover", "furthermore", "nevertheless", "nonetheless", "thus", "hence", "today", "yesterday", "tomorrow"}
 )
-_PER = re.compile(r"\s*(?:per|a|an|each|every|/)\s*\w", re.IGNORECASE)
+# What follows a figure that makes it a rate: "per tonne", "a day", "an hour", "/yr", "annually".
+_PER = re.compile(r"\s*(?:(?:per|a|an|each|every)\s+\w|/\s*\w|(?:annually|yearly|monthly|weekly|daily|hourly)\b)", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W_][\w'’.&+-]*[\w+]|[^\W_]")
 
 
