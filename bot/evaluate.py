@@ -5,7 +5,7 @@ corpus, or a folder holding its own ``corpus/`` and ``questions.jsonl`` (e.g. ``
 :class:`Figures` holds the measures the answer step is judged by (issue 10): retrieval (gold answer in the
 top-1 / top-5 chunks the answerer read), the gold answer in the first cited sentence and anywhere in the
 answer, refusals of answerable and of unanswerable questions, answer length, and the short answer's exact
-match and F1 (SQuAD's normalisation).
+match and F1 (SQuAD's normalisation) with the share of shown short answers that say a gold answer (:func:`span_holds`).
 """
 
 from __future__ import annotations
