@@ -468,8 +468,8 @@ def span_rows(outcomes: list[Outcome], threshold: float) -> list[tuple[dict, flo
         feats = span_feature_values(Want(o.item.want), spans, o.probability)
         text = spans[0][0]
         golds = [v for g in o.item.facts for v in g]
-        em, f1 = span_scores(text, golds) if o.item.answerable else (0.0, 0.0)
-        right = float(em == 1.0 or (o.item.answerable and span_holds(text, golds)))
+        f1 = span_scores(text, golds)[1] if o.item.answerable else 0.0
+        right = float(o.item.answerable and span_holds(text, golds))
         rows.append((feats, right, f1, o))
     return rows
 
@@ -537,7 +537,7 @@ def report(outcomes: list[Outcome], threshold_of, span_of) -> dict[str, float]:
             shown += 1
             shown_em += em
             shown_f1 += f1
-            shown_right += em == 1.0 or span_holds(span, golds)
+            shown_right += span_holds(span, golds)
     a = max(1, len(ans))
     return {
         "questions": len(outcomes),

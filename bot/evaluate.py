@@ -191,11 +191,14 @@ def span_scores(span: str, golds: Iterable[str]) -> tuple[float, float]:
 
 
 def span_holds(span: str, golds: Sequence[str]) -> bool:
-    """Does ``span`` say one of ``golds`` as whole words, compared as facts are ("US$14.4 billion" holds "14.4 billion",
-    "6,600 tonnes" holds "6,600", "1995" does not hold "5")? Exact match is too strict a test of a short answer where the
-    gold is the least a right answer must contain, as in the news sets' facts."""
-    said = _canon(span)
-    return any(re.search(rf"(?<![\w.]){re.escape(_canon(g))}(?![\w])", said) for g in golds if g.strip())
+    """Is ``span`` a right short answer: an exact match of one of ``golds`` (as :func:`span_scores` has it), or saying one
+    as whole words, compared as facts are ("US$14.4 billion" holds "14.4 billion", "6,600 tonnes" holds "6,600", "1995"
+    does not hold "5")? Exact match alone is too strict where the gold is the least a right answer must contain, as in
+    the news sets' facts."""
+    said, exact = _canon(span), squad_normalize(span)
+    return any(
+        squad_normalize(g) == exact or re.search(rf"(?<![\w.]){re.escape(_canon(g))}(?![\w])", said) for g in golds if g.strip()
+    )
 
 
 def answer_words(text: str) -> int:
@@ -242,7 +245,7 @@ class Figures:
         if answer.short_answer:
             golds = [v for group in row.facts for v in group]
             em, f1 = span_scores(answer.short_answer, golds)
-            self.right_shown += em == 1.0 or span_holds(answer.short_answer, golds)
+            self.right_shown += span_holds(answer.short_answer, golds)
             self.spans_shown += 1
             self.em_shown += em
             self.f1_shown += f1

@@ -272,8 +272,8 @@ def times(text: str) -> list[Span]:
     """Every expression of a time in ``text``, longest first where two overlap, in text order."""
     found: list[Span] = []
     for pattern in _TIME_PATTERNS:
+        group = "year" if "year" in pattern.groupindex else 0  # the year without its preposition
         for m in pattern.finditer(text):
-            group = "year" if "year" in pattern.groupindex else 0  # the year without its preposition
             span, start = m.group(group).strip(), m.start(group)
             if not span or not re.search(r"\d|century|centuries|day|year|month|week|yesterday|today|tomorrow", span, re.I):
                 continue  # a month name alone ("May") is too often a word

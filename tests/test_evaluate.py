@@ -27,6 +27,7 @@ def test_a_span_holds_a_gold_answer_said_as_whole_words():
     assert span_holds("April 3, 2023", ["April 3"])
     assert not span_holds("1995", ["5"]) and not span_holds("1.5 million", ["5 million"]) and not span_holds("10", ["1"])
     assert not span_holds("Paris", ["Rome", ""])
+    assert span_holds("European Court of Justice", ["The European Court of Justice"])  # an exact match, articles aside
 
 
 def _answer(text: str, quotes: list[str], short: str | None = None, hits: list[str] = ()) -> Answer:

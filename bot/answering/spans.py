@@ -129,11 +129,12 @@ def _spans(text: str, kind_list: tuple[str, ...], common: frozenset[str]) -> tup
         # "MT" of "12,000 MT" are an amount's unit.
         taken = [(t.start, t.end) for t in times(text)] + [(q.start, q.end) for q in number_spans(text)]
         out += [n for n in name_spans(text, common) if not any(a < n.end and n.start < b for a, b in taken)]
-    if kinds & {"number", "money", "percent", "count"}:
-        out += [s for s in number_spans(text, counts="count" in kinds) if s.kind in kinds]
-    if "rate" in kinds:
-        # A rate is a figure per something ("12 per 1,000", "40 tonnes a day"); "1.7 million tons of ore" is none.
-        out += [Span(s.text, s.start, s.end, "rate") for s in number_spans(text) if s.kind == "number" and _PER.match(text, s.end)]
+    if kinds & {"number", "money", "percent", "count", "rate"}:
+        figures = number_spans(text, counts="count" in kinds)
+        out += [s for s in figures if s.kind in kinds]
+        if "rate" in kinds:
+            # A rate is a figure per something ("12 per 1,000", "40 tonnes a day"); "1.7 million tons of ore" is none.
+            out += [Span(s.text, s.start, s.end, "rate") for s in figures if s.kind == "number" and _PER.match(text, s.end)]
     if "time" in kinds:
         out += times(text)
     if "duration" in kinds:
