@@ -80,6 +80,7 @@ def by_core(cands: list[Candidate], start: str, pair: bool = False) -> Candidate
         ("In what year did mining stop?", Want.TIME),
         ("In which century did the Normans arrive?", Want.TIME),
         ("How long will construction take?", Want.DURATION),
+        ("How many paid holiday days must workers have?", Want.DURATION),  # a count of days is a length of time
         ("Who signed the memorandum?", Want.PERSON),
         ("Which minister signed?", Want.PERSON),
         ("Where was the deal signed?", Want.PLACE),
@@ -745,3 +746,17 @@ def test_a_name_misspelt_by_one_letter_is_the_corpus_word():
     assert corpus_spelling("geegen", vocab_) == "gegeen"  # two letters swapped (ratio 83, under the fuzzy cutoff)
     assert corpus_spelling("frensh", vocab_) == "french"  # one letter changed
     assert corpus_spelling("sullivan", vocab_) is None  # another name, not a typo
+
+
+def test_a_misspelt_name_is_read_by_its_word_when_its_stem_is_too_short_to_tell():
+    # "Shirly" stems to "shir", four letters (no typo is read that short); the word is one letter from "shirley".
+    question = "What difficulties was Shirly having?"
+    assert {t.word: t.seen for t in analyse(question, vocab()).terms}["shirly"] is False
+    sentence = "Shirley's efforts were bogged down in difficulties."
+    corpus = vocab([*CORPUS, sentence])
+    q = analyse(question, corpus)
+    (shirly,) = [t for t in q.terms if t.word == "shirly"]
+    assert shirly.seen and shirly.spelling == "shirley"
+    cands, _ = candidates([hit(sentence, title="")], lambda meta, offset: None)
+    compute(q, cands, Context(corpus.doc_freq, corpus.max_weight))
+    assert cands[0].features["names_found"] == 1.0  # the name gate passes it

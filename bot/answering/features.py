@@ -91,7 +91,7 @@ class TermMatcher:
         self.countries = {t.stem: same for t in question.terms if (same := same_country(t.stem))}
         self.aliases: dict[str, str] = {}
         for t in question.terms:
-            if t.stem not in doc_freq and (spelling := corpus_spelling(t.stem, doc_freq)):
+            if t.stem not in doc_freq and (spelling := t.spelling or corpus_spelling(t.stem, doc_freq)):
                 self.aliases[t.stem] = spelling  # "tajikstan" is matched as "tajikistan"
         self._found: dict[str, frozenset[str]] = {}  # a sentence is read alone and in a pair: matched once
 

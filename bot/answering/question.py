@@ -119,7 +119,7 @@ _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
     # "What Chinese era name did he adopt?", "By what other name was it known?": a name, whatever the words before it
     # ("era" would make it a time). "What does the name X mean?" asks for a meaning: a verb comes first there.
     (re.compile(r"\b(?:what|which)\s+(?:(?!(?:is|was|are|were|does|did|do)\b)[\w-]+\s+){0,2}names?\s+(?:is|was|are|were|did|does|do|has|had|will|would|could|can)\b", re.I), Want.NAME),
-    (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
+    (re.compile(r"\bhow\s+long\b(?!\s+(?:is|was|are|were)\s+the\b)|\b(?:for\s+)?how\s+many\s+(?:[\w-]+\s+){0,2}?(?:years|months|weeks|days|hours|minutes|decades|centuries)\b", re.I), Want.DURATION),
     # A time noun followed by a capitalised word is part of a name ("What was the Seven Years War?"), and followed by
     # a class noun it describes that noun ("what present day county").
     (re.compile(rf"{_LEAD}when\b|{_WH}(?:{_TIME_NOUNS})\b(?!\s+(?-i:[A-Z])|\s+(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_NAME_NOUNS})\b)|\bhow\s+(?:long\s+ago|soon)\b", re.I), Want.TIME),
@@ -177,6 +177,7 @@ class Term:
     weight: float  # inverse chunk frequency in the corpus (the rarest weigh most)
     name: bool = False  # part of a proper name or a number: a different one is a different thing
     seen: bool = True  # the corpus has it (exactly, as an extension, or misspelt by a little)
+    spelling: str | None = None  # the corpus term it stands for when the corpus lacks it as written ("tajikistan")
     history: bool = False  # from an earlier turn of the conversation
     head: bool = False  # the class noun of "which country": rarely in the answer itself
 
@@ -247,10 +248,11 @@ def analyse(question: str, vocab: Vocabulary, history: Sequence[Turn] = ()) -> Q
         s = stem(word)
         if s in _FRAME or s in out:
             continue
-        seen = s in vocab.doc_freq or corpus_spelling(s, vocab.doc_freq) is not None
+        spelling = None if s in vocab.doc_freq else spelled(s, word, vocab.doc_freq)
+        seen = s in vocab.doc_freq or spelling is not None
         weight = vocab.weight(s) if seen else vocab.max_weight
         is_name = word in in_names or bool(re.fullmatch(r"[\d.,+]+", word))
-        out[s] = Term(s, word, weight, is_name, seen, head=s in heads and not is_name)
+        out[s] = Term(s, word, weight, is_name, seen, spelling, head=s in heads and not is_name)
     mentioned = mentioned_words(question)
     for turn in reversed(list(history)):  # earlier turns, most recent first: they count less
         for text, factor in ((turn.question, HISTORY_FACTOR), (re.sub(r"\[\d+\]", " ", turn.answer), ANSWER_FACTOR)):
@@ -348,6 +350,13 @@ def without_instructions(question: str) -> str:
         return question
     kept = [s for s in split_sentences(question) if not reads_as_instruction(s)]
     return " ".join(kept) or question
+
+
+def spelled(term: str, word: str, vocabulary: dict[str, int]) -> str | None:
+    """The corpus term a question term absent from ``vocabulary`` stands for: its stem's spelling, else the whole
+    word's. A misspelt name's stem can lose the letters that tell it: "Shirly" stems to "shir", too short to be
+    one typo from "shirley", while the word itself is."""
+    return corpus_spelling(term, vocabulary) or (corpus_spelling(word, vocabulary) if word != term else None)
 
 
 def corpus_spelling(term: str, vocabulary: dict[str, int]) -> str | None:
