@@ -78,6 +78,8 @@ MONTHS: dict[str, int] = {name.lower(): i for i, name in enumerate(MONTH_NAMES, 
 }  # fmt: skip
 _MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?"
 _ANY_MONTH = r"(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?"
+_MONTH_WORD = r"(?-i:" + "|".join(MONTH_NAMES) + r")"  # a month written out with its capital ("March", not "march")
+_DAY_YEAR = r"(?:\s+\d{1,2}(?:st|nd|rd|th)?\b)?(?:,?\s+(?:1[0-9]{3}|20[0-9]{2})\b)?"  # what may follow it: "March 3", "March 2024"
 _WORD_NUMBER = r"(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
 
 # Units that make a number an amount of something (rather than a year or a date's day).
@@ -241,8 +243,15 @@ _TIME_PATTERNS = [
     # "began in 911 as a fiefdom", "until 987,": a three-digit year after a preposition of time, where no noun follows
     # (so not "in 300 villages").
     re.compile(
-        r"\b(?:in|by|until|till|since|from|before|after|circa)\s+(?P<year>[1-9]\d{2})\b"
+        r"\b(?:in|by|until|till|since|from|before|after|circa)\s+(?P<time>[1-9]\d{2})\b"
         r"(?=\s*(?:[,.;:)]|$)|\s+(?:as|and|when|while|under|the|a|an|by|with|it|he|she|they|his|her|its|their|was|were|had)\b)",
+        re.I,
+    ),
+    # A month written alone is a time after a preposition of time or with "early"/"mid"/"late" ("signed in March", "by
+    # late June", "mid-March"); alone it is too often a word ("May"), and in lower case it is one ("we may").
+    re.compile(
+        rf"\b(?:(?:in|by|until|till|since|from|before|after|during|through|throughout|end\s+of|start\s+of|beginning\s+of)\s+)"
+        rf"(?P<time>(?:(?:early|mid|late)[- ]?)?{_MONTH_WORD}{_DAY_YEAR})\b|\b(?P<when>(?:early|mid|late)-{_MONTH_WORD}{_DAY_YEAR})\b",
         re.I,
     ),
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
@@ -272,10 +281,11 @@ def times(text: str) -> list[Span]:
     """Every expression of a time in ``text``, longest first where two overlap, in text order."""
     found: list[Span] = []
     for pattern in _TIME_PATTERNS:
-        group = "year" if "year" in pattern.groupindex else 0  # the year without its preposition
+        named = [g for g in ("time", "when") if g in pattern.groupindex]  # the time without its preposition
         for m in pattern.finditer(text):
+            group = next((g for g in named if m.group(g)), 0)
             span, start = m.group(group).strip(), m.start(group)
-            if not span or not re.search(r"\d|century|centuries|day|year|month|week|yesterday|today|tomorrow", span, re.I):
+            if not span or (not named and not re.search(r"\d|century|centuries|day|year|month|week|yesterday|today|tomorrow", span, re.I)):
                 continue  # a month name alone ("May") is too often a word
             if re.fullmatch(rf"{_YEAR}", span) and _NOT_A_YEAR.match(text, m.end()):
                 continue

@@ -86,6 +86,12 @@ def test_dates_in_every_spelling(text: str, iso: str):
         ("He ruled until 987, when he died.", ["987"]),
         ("Troops camped in 300 villages.", []),
         ("from 500 to 600 people", []),
+        # A month written alone is a time after a preposition of time, or early/mid/late; never in lower case.
+        ("The deal was signed in March.", ["March"]),
+        ("Talks resume in mid-March.", ["mid-March"]),
+        ("by late June 2026", ["late June 2026"]),
+        ("until the end of April, when", ["April"]),
+        ("We may go in may.", []),
     ],
 )
 def test_times(text: str, expected: list[str]):
