@@ -603,6 +603,19 @@ def test_name_spans_leave_out_a_dates_month_a_units_capitals_and_a_capitalised_o
     assert [s.text for s in spans("In 2023 Kazakhstan exported 12,000 MT of tungsten.", ["name"])] == ["Kazakhstan"]
 
 
+def test_a_where_question_is_answered_by_a_place_said_by_its_bearing():
+    from bot.answering.spans import spans
+
+    kinds = Want.PLACE.span_kinds
+    found = spans("The mine lies 40 km north of Almaty, in the country's east.", kinds)
+    assert [(s.text, s.kind) for s in found] == [("40 km north of Almaty", "place"), ("the country's east", "place")]
+    assert [s.text for s in spans("The deposits are in eastern Kazakhstan.", kinds)] == ["eastern Kazakhstan"]
+    # Only a "where" question reads bearings; a name question still reads the name alone.
+    assert [s.text for s in spans("The deposits are in eastern Kazakhstan.", Want.NAME.span_kinds)] == ["Kazakhstan"]
+    (only,) = featurize("Where are the projects located?", [hit("The projects are in the country's east.")])
+    assert only.features["wanted_span"] == 1.0 and only.spans[0][0].text == "the country's east"
+
+
 def test_the_refusal_model_reads_passage_scores_without_where_to_look_features():
     """`conversation_article` chooses among passages; whether the best one answers is judged without it."""
     passage = Linear(("coverage", "conversation_article"), (2.0, 5.0), -1.0, (0.5, 0.1), (0.25, 0.5))

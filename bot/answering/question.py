@@ -60,7 +60,7 @@ class Want(Enum):
 
 _SPAN_KINDS = {
     Want.PERSON: frozenset({"name"}),
-    Want.PLACE: frozenset({"name"}),
+    Want.PLACE: frozenset({"name", "place"}),  # "place": a place said by its bearing ("in the country's east")
     Want.NAME: frozenset({"name"}),
     Want.NUMBER: frozenset({"number", "money", "percent"}),
     Want.AMOUNT: frozenset({"count", "money"}),  # "count": a number outside a length of time (answering/spans.py)

@@ -34,6 +34,16 @@ _OPENERS = frozenset(
 # What follows a figure that makes it a rate: "per tonne", "a day", "an hour", "/yr", "annually".
 _PER = re.compile(r"\s*(?:(?:per|a|an|each|every)\s+\w|/\s*\w|(?:annually|yearly|monthly|weekly|daily|hourly)\b)", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W_][\w'’.&+-]*[\w+]|[^\W_]")
+# Where a place is said by its bearing rather than its name: "40 km north of Almaty", "eastern Kazakhstan", "in the
+# country's east", "in the north of the island". A "where" question is answered by these as by a name.
+_COMPASS = r"(?:north|south|east|west)(?:-?(?:east|west))?"
+_CAPITALISED = r"(?-i:[A-Z][\w'’-]*(?:\s+(?:of\s+)?[A-Z][\w'’-]*)*)"
+_BEARINGS = re.compile(
+    rf"(?:\b\d[\d,.]*\s*(?:km|kilometres|kilometers|miles)\s+)?\b{_COMPASS}\s+of\s+(?:the\s+)?{_CAPITALISED}"
+    rf"|\b(?:{_COMPASS}ern|central)\s+{_CAPITALISED}"
+    rf"|(?<=\bin\s)the\s+(?:[\w-]+(?:'s|’s)\s+)?(?:far\s+)?(?:{_COMPASS}|centre|center)\b(?:\s+of\s+(?:the\s+)?(?:{_CAPITALISED}|[\w-]+))?",
+    re.IGNORECASE,
+)
 
 
 def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
@@ -124,11 +134,14 @@ def spans(text: str, kinds: Iterable[str], common: frozenset[str] = frozenset())
 def _spans(text: str, kind_list: tuple[str, ...], common: frozenset[str]) -> tuple[Span, ...]:
     kinds = set(kind_list)
     out: list[Span] = []
+    places = [Span(m.group(0), m.start(), m.end(), "place") for m in _BEARINGS.finditer(text)] if "place" in kinds else []
     if "name" in kinds:
         # "Nov." of "a Nov. 6 meeting" is capitalised, but it is a date's month, not a name; "GW" of "18-20 GW" and
-        # "MT" of "12,000 MT" are an amount's unit.
-        taken = [(t.start, t.end) for t in times(text)] + [(q.start, q.end) for q in number_spans(text)]
+        # "MT" of "12,000 MT" are an amount's unit; "Almaty" of "40 km north of Almaty" is part of a place said by
+        # its bearing.
+        taken = [(t.start, t.end) for t in times(text)] + [(q.start, q.end) for q in number_spans(text)] + [(p.start, p.end) for p in places]
         out += [n for n in name_spans(text, common) if not any(a < n.end and n.start < b for a, b in taken)]
+    out += places
     if kinds & {"number", "money", "percent", "count", "rate"}:
         figures = number_spans(text, counts="count" in kinds)
         out += [s for s in figures if s.kind in kinds]
