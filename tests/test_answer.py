@@ -601,6 +601,9 @@ def test_name_spans_leave_out_a_dates_month_a_units_capitals_and_a_capitalised_o
     # An amount's unit in capitals is no name; a name after a year still is.
     assert [s.text for s in spans("About 18-20 GW will come from renewables, Cove Capital said.", ["name"])] == ["Cove Capital"]
     assert [s.text for s in spans("In 2023 Kazakhstan exported 12,000 MT of tungsten.", ["name"])] == ["Kazakhstan"]
+    # A plural of a word the corpus writes in lower case opens a sentence without being a name.
+    assert [s.text for s in spans("Costs are put at $1bn, the Saudi EXIM Bank said.", ["name"], frozenset({"cost"}))] == ["Saudi EXIM Bank"]
+    assert [s.text for s in spans("Costs are put at $1bn, the Saudi EXIM Bank said.", ["name"])] == ["Costs", "Saudi EXIM Bank"]
 
 
 def test_a_where_question_is_answered_by_a_place_said_by_its_bearing():
@@ -676,6 +679,11 @@ def test_a_negated_question_met_by_a_plain_sentence_is_told_from_a_negated_sente
     assert both.features["negated_differently"] == 0.0  # both negate "said"
     other = by_core(featurize("Who has not approved the loan?", [h]), "The ministry")
     assert other.features["negated_differently"] == 1.0 and other.features["question_negated_only"] == 0.0
+    # "Refused to lend" says the bank did not lend: asked of a sentence in which it lends, the question is negated alone.
+    refused = by_core(featurize("Why did the bank refuse to lend to the venture?", [h]), "The bank")
+    assert refused.features["question_negated_only"] == 1.0
+    # ... but a fall "to" a level is no negation.
+    assert by_core(featurize("Did prices fall to a low?", [hit("Prices declined to a low.", title="")]), "Prices").features["core_negated_only"] == 0.0
 
 
 @pytest.mark.parametrize(
@@ -688,10 +696,12 @@ def test_a_negated_question_met_by_a_plain_sentence_is_told_from_a_negated_sente
         ("Which company backs the mine in the north?", True),  # "south"
         ("Which company backs the mine?", False),
         ("Who sold the stake?", False),  # converse pairs are no opposites: "bought" may well answer it
+        ("When will construction of the mine start?", False),
+        ("When was construction of the mine completed?", True),  # "construction should start ...": not when it ended
     ],
 )
 def test_opposite_word_flags_a_question_word_whose_opposite_the_passage_holds(question: str, opposed: bool):
-    h = hit("The state lender made the largest offer for the mine in the south, backed by a listed company that bought a stake.", title="")
+    h = hit("The state lender made the largest offer for the mine in the south, backed by a listed company that bought a stake; construction should start soon.", title="")
     (only,) = featurize(question, [h])
     assert only.features["opposite_word"] == float(opposed)
 

@@ -222,8 +222,16 @@ def compute(question: Question, cands: list[Candidate], ctx: Context) -> None:
 
 
 _NEGATORS = frozenset({"not", "never", "no", "none", "neither", "nor", "without", "cannot", "t"})  # "t": isn't, don't
+# Verbs that negate what follows their "to" (English's negative implicatives): "refused to lend" and "failed to reach"
+# say that it did not happen, as "did not lend" does. ("Declined to" is left out: prices decline to a low.)
+_NOT_DONE = frozenset(
+    {"fail", "fails", "failed", "failing", "refuse", "refuses", "refused", "refusing", "neglect", "neglects", "neglected",
+     "neglecting", "forget", "forgets", "forgot", "forgotten", "forgetting"}
+)  # fmt: skip
 # The same words in running text; "n't" is matched where it ends a word ("isn't"), as the tokenizer's "t" is.
-_NEGATION = re.compile(r"\b(?:" + "|".join(sorted(_NEGATORS - {"t"})) + r")\b|n't\b", re.IGNORECASE)
+_NEGATION = re.compile(
+    r"\b(?:" + "|".join(sorted(_NEGATORS - {"t"})) + r")\b|n't\b|\b(?:" + "|".join(sorted(_NOT_DONE)) + r")\s+to\b", re.IGNORECASE
+)
 
 
 # "When did X last mine it?" is answered by "X has not mined it since 2015": a negation that says when, not one
@@ -244,7 +252,7 @@ def _negated_words(text: str) -> frozenset[str]:
     tokens = words(text)
     out: set[str] = set()
     for i, w in enumerate(tokens):
-        if w in _NEGATORS:
+        if w in _NEGATORS or (w in _NOT_DONE and tokens[i + 1 : i + 2] == ["to"]):
             scope = [t for t in tokens[i + 1 : i + 6] if t not in STOPWORDS and t not in _NEGATORS and len(t) > 1]
             out.update(stem(t) for t in scope[:NEGATION_SCOPE])
     return frozenset(out)
@@ -265,6 +273,9 @@ _ANTONYMS = [
     ("above", "below"), ("inside", "outside"), ("internal", "external"), ("success", "failure"), ("accept", "reject"),
     ("strong", "weak"), ("stronger", "weaker"), ("strongest", "weakest"), ("hard", "soft"), ("rich", "poor"),
     ("private", "public"), ("positive", "negative"), ("true", "false"), ("legal", "illegal"), ("begin", "end"),
+    ("start", "end"), ("start", "finish"), ("begin", "finish"), ("start", "complete"), ("begin", "complete"),
+    ("open", "close"), ("rise", "fall"), ("profit", "loss"), ("support", "oppose"), ("allow", "forbid"), ("allow", "prohibit"),
+    ("ancient", "modern"), ("cheap", "expensive"),
 ]  # fmt: skip
 _ANTONYM_WORDS = frozenset(w for pair in _ANTONYMS for w in pair)  # "more" and "most" are stopwords elsewhere
 _OPPOSITE: dict[str, set[str]] = {}
