@@ -61,7 +61,9 @@ def name_spans(text: str, common: frozenset[str] = frozenset()) -> list[Span]:
             first = run[0]
             opening = first.start() == 0 or text[max(0, first.start() - 2) : first.start()].strip() in ('"', "“", "(")
             lower = first.group(0).lower()
-            lone_common = len(run) == 1 and (lower in common or lower in STOPWORDS or lower in _OPENERS)
+            # A plural opens a sentence as often as its singular ("Costs to develop ..." where the corpus says "cost").
+            plural_of_common = lower.endswith("s") and lower[:-1] in common
+            lone_common = len(run) == 1 and (lower in common or plural_of_common or lower in STOPWORDS or lower in _OPENERS)
             if not (opening and lone_common) and not (len(run) == 1 and first.group(0) == "I"):
                 end = run[-1].end()
                 if re.search(r"\w['’]s$", text[first.start() : end]):
