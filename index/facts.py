@@ -296,13 +296,39 @@ def times(text: str) -> list[Span]:
 def durations(text: str, since: bool = False) -> list[Span]:
     """Lengths of time ("three years", "18 months", "a decade") in text order; with ``since``, also one up to now
     said by when it began ("since 2015"), which answers "how long" but is only a time to "when"."""
-    found = [Span(m.group(0), m.start(), m.end(), "duration") for m in _DURATION.finditer(text)]
+    found = [_duration(m) for m in _DURATION.finditer(text) if not _per_period(text, m)]
     if since and (begins := {m.end(): m.start() for m in _SINCE.finditer(text)}):  # reading times costs: only after a "since"
         found += [Span(text[begins[t.start] : t.end], begins[t.start], t.end, "duration") for t in times(text) if t.start in begins]
     return _longest(found)
 
 
 _SINCE = re.compile(r"\bsince\s+(?:(?:the|early|mid|late)\s+)?", re.IGNORECASE)
+_FOR = re.compile(r"for\s+", re.IGNORECASE)
+
+
+def _duration(m: re.Match[str]) -> Span:
+    """The length of time a match says: "for 10 years" answers "how long" as "10 years", since "for" adds nothing
+    ("within", "in", "after" and "over" do, and stay)."""
+    start = m.start() + (f.end() if (f := _FOR.match(m.group(0))) else 0)
+    return Span(m.string[start : m.end()], start, m.end(), "duration")
+
+
+_CLAUSE_BREAK = re.compile(r"[.;:!?]")
+PER_PERIOD_REACH = 60  # characters back from "a year" within which a figure makes it a rate
+
+
+def _per_period(text: str, m: re.Match[str]) -> bool:
+    """Is a bare "a year" / "an hour" the "per" of a figure earlier in its clause ("10,400 tonnes of ore a year")? Then
+    it says how often, not how long; "it took a year" has no figure before it and "in 2020 it took a year" a year only."""
+    if not re.match(r"an?\s", m.group(0), re.IGNORECASE):
+        return False
+    start = max(0, m.start() - PER_PERIOD_REACH)
+    for q in quantities(text[start : m.start()]):
+        if _CLAUSE_BREAK.search(text, start + q.end, m.start()):
+            continue
+        if not (q.bare and not q.unit and re.fullmatch(_YEAR, q.raw.strip())):
+            return True
+    return False
 
 
 def _longest(spans: list[Span]) -> list[Span]:

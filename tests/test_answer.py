@@ -91,6 +91,10 @@ def by_core(cands: list[Candidate], start: str, pair: bool = False) -> Candidate
         ("What price tag has been put on the mine?", Want.MONEY),
         ("What loan has the bank offered the venture?", Want.MONEY),
         ("What were the agreements worth?", Want.MONEY),
+        ("How big is the loan on offer for the venture?", Want.MONEY),  # the size of a sum is a sum
+        ("How large a loan did the bank signal?", Want.MONEY),
+        ("How big is Cove Capital's stake in the venture?", Want.PERCENT),
+        ("How big is the deposit?", Want.NUMBER),
         ("What stake will the state company have in the venture?", Want.PERCENT),
         ("What is Cove Capital's share of the venture?", Want.PERCENT),
         ("What is the planned annual output of the mine?", Want.AMOUNT),

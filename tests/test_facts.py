@@ -98,11 +98,24 @@ def test_times(text: str, expected: list[str]):
     assert [s.text for s in times(text)] == expected
 
 
+def test_a_year_after_a_figure_is_how_often_not_how_long():
+    # "12,000 tonnes of ore a year" is a rate: a "when" question is not answered by its "a year".
+    assert durations("The venture plans to produce 10,400 tonnes of cobalt hydroxide a year.") == []
+    assert durations("The plant will make 40 tonnes a day.") == []
+    # Without a figure before it, or with only a year, it is a length of time.
+    assert [d.text for d in durations("It took a year to build.")] == ["a year"]
+    assert [d.text for d in durations("In 2020 it took a year.")] == ["a year"]
+    assert [d.text for d in durations("It produced 300 tons. A year later it closed.")] == ["A year"]
+    assert [d.text for d in durations("Production should begin within a year.")] == ["within a year"]
+
+
 def test_durations_and_long_dates():
     assert [s.text for s in durations("within three years and 18 months")] == ["within three years", "18 months"]
     assert [s.text for s in durations("production within 3-1/2 years")] == ["within 3-1/2 years"]
     # A length of time said without a number is one too.
-    assert [s.text for s in durations("practices that have existed for thousands of years")] == ["for thousands of years"]
+    # "for" adds nothing to a length of time ("within" does): the span is what a short answer shows.
+    assert [s.text for s in durations("practices that have existed for thousands of years")] == ["thousands of years"]
+    assert [s.text for s in durations("production should begin within six years")] == ["within six years"]
     assert [s.text for s in durations("over tens of thousands of years, and hundreds of years later")] == [
         "over tens of thousands of years",
         "hundreds of years",
@@ -110,7 +123,7 @@ def test_durations_and_long_dates():
     # "How long has it been mined?" is answered by when it began.
     assert [s.text for s in durations("It has been mined since early 2015, for three years at full output.", since=True)] == [
         "since early 2015",
-        "for three years",
+        "three years",
     ]
     assert [s.text for s in durations("recognised since the 1950s; since then it grew", since=True)] == ["since the 1950s"]
     assert [s.text for s in spans("recognised since the 1950s", {"duration"})] == ["since the 1950s"]

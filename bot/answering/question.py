@@ -108,14 +108,15 @@ _LEAD = r"^\s*(?:(?!(?:what|which|how|why)\b)\w+\s+){0,3}?"
 _WH = r"\b(?:which|what)\s+(?:(?:is|was|are|were)\s+(?:the\s+|an?\s+)?)?(?:\w+\s+)?"
 
 _WANT_RULES: list[tuple[re.Pattern[str], Want]] = [
-    (re.compile(rf"\b(?:what|which)\s+(?:\w+\s+)?(?:{_SHARE_NOUNS})\b|\bwhat\s+%|\bhow\s+(?:big|large)\s+(?:a|an)\s+(?:share|stake)\b|{_OWNED}(?:{_SHARE_NOUNS})\b", re.I), Want.PERCENT),
+    (re.compile(rf"\b(?:what|which)\s+(?:\w+\s+)?(?:{_SHARE_NOUNS})\b|\bwhat\s+%|\bhow\s+(?:big|large)\s+(?:a|an)\s+(?:share|stake)\b|\bhow\s+(?:big|large)\s+(?:is|was|will\s+be)\s+(?:[\w'’-]+\s+){{0,5}}?(?:share|stake)\b|{_OWNED}(?:{_SHARE_NOUNS})\b", re.I), Want.PERCENT),
     # "What interest rate will the bank charge?", "At what rate will the loan be repaid?": a rate is a share or a figure
     # per something ("5.3%", "12 per 1,000"); "$1.1 billion" is no answer to it.
     (re.compile(r"\b(?:what|which)\s+(?:(?:is|was|are|were|will\s+be)\s+(?:the|its|their)\s+)?(?:[\w-]+\s+){0,2}?rates?\b|\bat\s+what\s+rates?\b", re.I), Want.RATE),
     # "By how much did prices rise?" asks for a change, said as a share as often as an amount: any figure.
     (re.compile(r"\bby\s+how\s+(?:much|many)\b|\bhow\s+much\b.*\b(?:rise|rose|risen|fall|fell|fallen|grow|grew|grown|increase|increased|decrease|decreased|drop|dropped|climb|climbed|jump|jumped|change|changed)\b", re.I), Want.NUMBER),
-    # "How expensive will it be to build?", "What was trade between them worth last year?" ask for a sum too.
-    (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|\bhow\s+(?:expensive|costly|pricey)\b|{_WH}(?:{_MONEY_NOUNS}){_HEAD}|^\s*what\b.*\bworth\b", re.I), Want.MONEY),
+    # "How expensive will it be to build?", "What was trade between them worth last year?" ask for a sum too, and so
+    # does the size of a sum ("How big is the loan?", "How large a budget ...?").
+    (re.compile(rf"\bhow\s+much\b.*\b(?:{_MONEY_WORDS})\b|\bhow\s+much\s+money\b|\bhow\s+(?:expensive|costly|pricey)\b|\bhow\s+(?:big|large)\s+(?:(?:is|was|are|were|will\s+be)\s+(?:the|its|their|this|that)\s+(?:[\w-]+\s+)?|an?\s+)(?:{_MONEY_NOUNS})\b|{_WH}(?:{_MONEY_NOUNS}){_HEAD}|^\s*what\b.*\bworth\b", re.I), Want.MONEY),
     # "What Chinese era name did he adopt?", "By what other name was it known?": a name, whatever the words before it
     # ("era" would make it a time). "What does the name X mean?" asks for a meaning: a verb comes first there.
     (re.compile(r"\b(?:what|which)\s+(?:(?!(?:is|was|are|were|does|did|do)\b)[\w-]+\s+){0,2}names?\s+(?:is|was|are|were|did|does|do|has|had|will|would|could|can)\b", re.I), Want.NAME),
