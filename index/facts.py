@@ -79,7 +79,6 @@ MONTHS: dict[str, int] = {name.lower(): i for i, name in enumerate(MONTH_NAMES, 
 _MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?"
 _ANY_MONTH = r"(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?"
 _MONTH_WORD = r"(?-i:" + "|".join(MONTH_NAMES) + r")"  # a month written out with its capital ("March", not "march")
-_DAY_YEAR = r"(?:\s+\d{1,2}(?:st|nd|rd|th)?\b)?(?:,?\s+(?:1[0-9]{3}|20[0-9]{2})\b)?"  # what may follow it: "March 3", "March 2024"
 _WORD_NUMBER = r"(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
 
 # Units that make a number an amount of something (rather than a year or a date's day).
@@ -231,11 +230,12 @@ def long_date(iso: str) -> str:
 _ORDINAL = r"(?:\d{1,2}(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty-first)"
 _PERIOD = r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?|centuries|century)"
 _YEAR = r"(?:1[0-9]{3}|20[0-9]{2})"
+_DAY_YEAR = rf"(?:\s+\d{{1,2}}(?:st|nd|rd|th)?\b)?(?:,?\s+{_YEAR}\b)?"  # what may follow a month: "March 3", "March 2024"
 _TIME_PATTERNS = [
     # "the early 10th century", "the 10th and 11th centuries"
     re.compile(rf"\b(?:(?:early|mid|late|middle)[- ])?{_ORDINAL}(?:\s+(?:and|or|to)\s+{_ORDINAL})?(?:[- ]century|\s+centuries)\b", re.I),
     # "June 1815", "6 November 2025", "Nov. 6, 2025", "November 6"
-    re.compile(rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?)?{_ANY_MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?\b)?(?:,?\s+{_YEAR}\b)?", re.I),
+    re.compile(rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?)?{_ANY_MONTH}{_DAY_YEAR}", re.I),
     # "1990s", "the 1700s", "mid-1700s", "1756-1763", "1756 to 1763", "AD 1066", "1066 AD"
     re.compile(rf"\b(?:(?:early|mid|late)-?)?{_YEAR}s?(?:\s*(?:-|–|to|and|until)\s*{_YEAR}s?)?(?:\s*(?:AD|BC|CE|BCE)\b)?", re.I),
     re.compile(r"\b(?:AD|BC)\s+\d{1,4}\b"),
